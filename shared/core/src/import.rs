@@ -1,0 +1,549 @@
+//! Reading a whole file into validated lines, then writing its daily items.
+//!
+//! A file is read and checked to the end before anything is written: a bad cell anywhere means
+//! nothing is written, and the user gets the first problems (line, column, raw value, reason) so
+//! that one pass over the file fixes them all. Only then are daily items generated, batch by
+//! batch, straight from the distinct lines.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+
+use crate::decode::{decode_text, TextEncoding};
+use crate::error::{CellIssue, Error, InvalidFile};
+use crate::kind::{Kind, Metric};
+use crate::lines::{Added, LineTable};
+use crate::number::{parse_metric, strip_formula_guard, Quantity};
+use crate::profile::{ImportProfile, Period};
+use crate::store::{DailyItem, DimensionValues, ImportOrigin, ItemOrder, MetricValues, Store};
+
+/// How much of a file's trouble is kept for the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Errors listed before the rest are only counted.
+    pub max_errors: usize,
+    /// Warnings listed before the rest are only counted.
+    pub max_warnings: usize,
+    /// Merged keys listed before the rest are only counted.
+    pub max_merges: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            max_errors: 20,
+            max_warnings: 100,
+            max_merges: 100,
+        }
+    }
+}
+
+/// Rows whose keys became the same once accents were removed and spaces trimmed.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MergedKey {
+    pub key: String,
+    /// The lines merged, first one first.
+    pub lines: Vec<u64>,
+    /// The distinct raw values those lines held.
+    pub values: Vec<String>,
+}
+
+/// A file read to the end without a single problem: ready to write.
+pub struct ValidatedFile {
+    kind: Kind,
+    period: Period,
+    encoding: TextEncoding,
+    delimiter: u8,
+    /// Per attribute slot, which dimension it holds; the key is not among them.
+    attribute_dims: Vec<crate::kind::Dimension>,
+    key_dim: crate::kind::Dimension,
+    metrics: Vec<Metric>,
+    lines: LineTable,
+    lines_read: u64,
+    totals_read: BTreeMap<Metric, Quantity>,
+    warnings: Vec<CellIssue>,
+    warning_count: u64,
+    merged: Vec<MergedKey>,
+    merged_count: u64,
+}
+
+/// Reads and checks the whole of `input` against `profile`.
+pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptions) -> Result<ValidatedFile, Error> {
+    let decoded = decode_text(input, profile.encoding).map_err(Error::Read)?;
+    let encoding = decoded.encoding();
+    let mut text = BufReader::with_capacity(256 * 1024, decoded);
+    let delimiter = match profile.delimiter {
+        Some(d) => d,
+        None => detect_delimiter(text.fill_buf().map_err(io_error)?),
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(256 * 1024)
+        .from_reader(text);
+
+    let key_col = profile.key_column();
+    let attribute_cols: Vec<_> = profile.dimensions[1..].to_vec();
+    let mut table = LineTable::new(attribute_cols.len(), profile.metrics.len());
+    let needed_columns = profile.max_idx() + 1;
+
+    let mut errors: Vec<CellIssue> = Vec::new();
+    let mut error_count: u64 = 0;
+    let mut warnings: Vec<CellIssue> = Vec::new();
+    let mut warning_count: u64 = 0;
+    let mut merges: BTreeMap<usize, MergedKey> = BTreeMap::new();
+    let mut merged_count: u64 = 0;
+    let mut first_lines: Vec<u64> = Vec::new();
+    let mut raw_keys: hashbrown::HashMap<usize, String> = hashbrown::HashMap::new();
+    let mut totals_read: BTreeMap<Metric, Quantity> = BTreeMap::new();
+    let mut lines_read: u64 = 0;
+    let mut header_skipped = !profile.skip_header;
+    let mut last_line: u64 = 0;
+
+    let mut record = csv::StringRecord::new();
+    let mut metric_values: Vec<Option<Quantity>> = vec![None; profile.metrics.len()];
+    let mut attribute_values: Vec<Option<String>> = vec![None; attribute_cols.len()];
+
+    macro_rules! problem {
+        ($line:expr, $idx:expr, $value:expr, $reason:expr) => {{
+            error_count += 1;
+            if errors.len() < options.max_errors {
+                errors.push(CellIssue {
+                    line: $line,
+                    idx: $idx,
+                    value: $value.to_string(),
+                    reason: $reason,
+                });
+            }
+        }};
+    }
+
+    loop {
+        match csv.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                let line = e.position().map_or(last_line + 1, |p| p.line());
+                match e.into_kind() {
+                    csv::ErrorKind::Utf8 { err, .. } => {
+                        problem!(
+                            line,
+                            Some(err.field()),
+                            "",
+                            format!(
+                                "not valid UTF-8 (the start of the file was); set \"encoding\" in the profile to one of {}",
+                                TextEncoding::NAMES.join(", ")
+                            )
+                        );
+                        // Nothing after an encoding mismatch can be trusted.
+                        break;
+                    }
+                    csv::ErrorKind::Io(io) => return Err(io_error(io)),
+                    other => {
+                        problem!(line, None, "", format!("unreadable CSV: {other:?}"));
+                        break;
+                    }
+                }
+            }
+        }
+        let line = record.position().map_or(last_line + 1, |p| p.line());
+        last_line = line;
+        if !header_skipped {
+            header_skipped = true;
+            continue;
+        }
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        lines_read += 1;
+        if record.len() < needed_columns {
+            problem!(
+                line,
+                None,
+                "",
+                format!(
+                    "the line has {} column{}, the profile reads up to column {} (idx {})",
+                    record.len(),
+                    if record.len() == 1 { "" } else { "s" },
+                    needed_columns,
+                    needed_columns - 1
+                )
+            );
+            continue;
+        }
+
+        let raw_key = &record[key_col.idx];
+        let key = match normalise_key(profile.kind, raw_key) {
+            Ok(k) => k,
+            Err(reason) => {
+                problem!(line, Some(key_col.idx), raw_key, reason);
+                continue;
+            }
+        };
+        for (slot, col) in attribute_cols.iter().enumerate() {
+            let v = normalise_text(&record[col.idx]);
+            attribute_values[slot] = (!v.is_empty()).then_some(v);
+        }
+        let mut line_ok = true;
+        let mut any_metric = false;
+        for (slot, col) in profile.metrics.iter().enumerate() {
+            let raw = &record[col.idx];
+            match parse_metric(raw, col.metric.unit(), profile.decimal_separator) {
+                Ok(Some(v)) => {
+                    metric_values[slot] = Some(v);
+                    any_metric = true;
+                }
+                Ok(None) => {
+                    metric_values[slot] = None;
+                    warning_count += 1;
+                    if warnings.len() < options.max_warnings {
+                        warnings.push(CellIssue {
+                            line,
+                            idx: Some(col.idx),
+                            value: raw.to_string(),
+                            reason: format!("empty {}: not written for this line", col.metric),
+                        });
+                    }
+                }
+                Err(e) => {
+                    line_ok = false;
+                    let mut reason = format!("{} for {}", e, col.metric);
+                    if line == 1 && profile.skip_header.eq(&false) {
+                        reason.push_str(" (is the first line a header? set \"skipHeader\": true)");
+                    }
+                    problem!(line, Some(col.idx), raw, reason);
+                }
+            }
+        }
+        if !line_ok || error_count > 0 {
+            // Once the file is known bad, only look for more problems.
+            continue;
+        }
+        if !any_metric {
+            warning_count += 1;
+            if warnings.len() < options.max_warnings {
+                warnings.push(CellIssue {
+                    line,
+                    idx: None,
+                    value: String::new(),
+                    reason: "every metric is empty: the line is skipped".to_string(),
+                });
+            }
+            continue;
+        }
+        let attrs: Vec<Option<&str>> = attribute_values.iter().map(|v| v.as_deref()).collect();
+        let added = table.add(&key, &attrs, &metric_values).map_err(|_| {
+            Error::InvalidFile(InvalidFile {
+                issues: vec![CellIssue {
+                    line,
+                    idx: None,
+                    value: String::new(),
+                    reason: "the file's keys exceed 4 GiB of text".to_string(),
+                }],
+                total: 1,
+            })
+        })?;
+        match added {
+            Err(overflow) => {
+                let col = profile.metrics[overflow.metric_slot];
+                problem!(
+                    line,
+                    Some(col.idx),
+                    &record[col.idx],
+                    format!("the sum of {} for this key is too large", col.metric)
+                );
+                continue;
+            }
+            Ok(Added::New(i)) => {
+                debug_assert_eq!(i, first_lines.len());
+                first_lines.push(line);
+                if key != raw_key {
+                    raw_keys.insert(i, raw_key.to_string());
+                }
+            }
+            Ok(Added::Merged(i)) => {
+                merged_count += 1;
+                let first_raw = raw_keys.get(&i).cloned().unwrap_or_else(|| key.clone());
+                let entry = merges.entry(i).or_insert_with(|| MergedKey {
+                    key: key.clone(),
+                    lines: vec![first_lines[i]],
+                    values: vec![first_raw],
+                });
+                entry.lines.push(line);
+                if !entry.values.iter().any(|v| v == raw_key) {
+                    entry.values.push(raw_key.to_string());
+                }
+            }
+        }
+        for (slot, col) in profile.metrics.iter().enumerate() {
+            if let Some(v) = metric_values[slot] {
+                let total = totals_read.entry(col.metric).or_insert(Quantity::ZERO);
+                match total.checked_add(v) {
+                    Some(t) => *total = t,
+                    None => problem!(
+                        line,
+                        Some(col.idx),
+                        &record[col.idx],
+                        format!("the file's total of {} is too large", col.metric)
+                    ),
+                }
+            }
+        }
+    }
+
+    if lines_read == 0 && error_count == 0 {
+        problem!(
+            last_line.max(1),
+            None,
+            "",
+            if profile.skip_header {
+                "the file has no data line after its header".to_string()
+            } else {
+                "the file has no data line".to_string()
+            }
+        );
+    }
+    if error_count > 0 {
+        return Err(Error::InvalidFile(InvalidFile {
+            issues: errors,
+            total: error_count,
+        }));
+    }
+    table.shrink();
+    let mut merged: Vec<MergedKey> = merges.into_values().collect();
+    merged.truncate(options.max_merges);
+    Ok(ValidatedFile {
+        kind: profile.kind,
+        period: profile.period,
+        encoding,
+        delimiter,
+        attribute_dims: attribute_cols.iter().map(|c| c.dimension).collect(),
+        key_dim: key_col.dimension,
+        metrics: profile.metrics.iter().map(|c| c.metric).collect(),
+        lines: table,
+        lines_read,
+        totals_read,
+        warnings,
+        warning_count,
+        merged,
+        merged_count,
+    })
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        Error::Decode { message: e.to_string() }
+    } else {
+        Error::Read(e)
+    }
+}
+
+/// The delimiter of the first line: the most frequent of `,` `;` TAB outside quotes.
+pub fn detect_delimiter(start: &[u8]) -> u8 {
+    let first_line = start.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for &b in first_line {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b',', b';', b'\t'];
+    let best = (0..3).max_by_key(|&i| (counts[i], usize::from(i == 0))).unwrap_or(0);
+    candidates[best]
+}
+
+/// Trims, removes Matomo's formula guard, and transliterates accented characters to ASCII.
+pub fn normalise_text(raw: &str) -> String {
+    let text = strip_formula_guard(raw.trim());
+    if text.is_ascii() {
+        text.to_string()
+    } else {
+        deunicode::deunicode(text).trim().to_string()
+    }
+}
+
+fn normalise_key(kind: Kind, raw: &str) -> Result<String, String> {
+    let key = normalise_text(raw);
+    if key.is_empty() {
+        return Err(format!("the key {} is empty", kind.key_dimension()));
+    }
+    if kind == Kind::GeolocCountry {
+        let code = key.to_ascii_uppercase();
+        if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err("a country must be an ISO 3166-1 alpha-2 code (two letters, e.g. FR)".to_string());
+        }
+        return Ok(code);
+    }
+    Ok(key)
+}
+
+impl ValidatedFile {
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn period(&self) -> Period {
+        self.period
+    }
+
+    pub fn encoding(&self) -> TextEncoding {
+        self.encoding
+    }
+
+    pub fn delimiter(&self) -> u8 {
+        self.delimiter
+    }
+
+    /// Data lines read (the header and blank lines not counted).
+    pub fn lines_read(&self) -> u64 {
+        self.lines_read
+    }
+
+    /// Distinct lines that will be written, after merging colliding keys.
+    pub fn line_count(&self) -> u64 {
+        self.lines.len() as u64
+    }
+
+    /// How many daily items writing this file upserts.
+    pub fn daily_item_count(&self) -> u64 {
+        self.line_count() * u64::from(self.period.days())
+    }
+
+    pub fn totals_read(&self) -> &BTreeMap<Metric, Quantity> {
+        &self.totals_read
+    }
+
+    pub fn warnings(&self) -> (&[CellIssue], u64) {
+        (&self.warnings, self.warning_count)
+    }
+
+    pub fn merged_keys(&self) -> (&[MergedKey], u64) {
+        (&self.merged, self.merged_count)
+    }
+
+    /// Every daily item, generated on the fly.
+    pub fn daily_items(&self, order: ItemOrder) -> DailyItems<'_> {
+        DailyItems {
+            file: self,
+            order,
+            line: 0,
+            day: 0,
+        }
+    }
+
+    fn item(&self, line: usize, day: u32) -> DailyItem<'_> {
+        let days = self.period.days();
+        let key = self.lines.key(line);
+        let mut dimensions = DimensionValues::default();
+        dimensions.set(self.key_dim, key);
+        for (slot, &dim) in self.attribute_dims.iter().enumerate() {
+            if let Some(v) = self.lines.attribute(line, slot) {
+                dimensions.set(dim, v);
+            }
+        }
+        let mut metrics = MetricValues::default();
+        for (slot, &metric) in self.metrics.iter().enumerate() {
+            if let Some(v) = self.lines.metric(line, slot) {
+                metrics.set(metric, v.share(day, days));
+            }
+        }
+        DailyItem {
+            kind: self.kind,
+            key,
+            day: self.period.day(day),
+            dimensions,
+            metrics,
+        }
+    }
+
+    /// Writes every daily item to `store`, in batches of the store's size and order, calling
+    /// `progress` with the items written so far. Checks that what was written sums back to the
+    /// file's totals, metric by metric.
+    pub async fn write_to(
+        &self,
+        store: &dyn Store,
+        origin: &ImportOrigin,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<WrittenTotals, Error> {
+        let batch_size = store.batch_size().max(1);
+        let mut batch: Vec<DailyItem<'_>> = Vec::with_capacity(batch_size);
+        let mut written = WrittenTotals::default();
+        let mut items = self.daily_items(store.preferred_order());
+        loop {
+            batch.clear();
+            batch.extend(items.by_ref().take(batch_size));
+            if batch.is_empty() {
+                break;
+            }
+            store.upsert(origin, &batch).await.map_err(Error::Store)?;
+            for item in &batch {
+                for (metric, value) in item.metrics.iter() {
+                    let total = written.totals.entry(metric).or_insert(Quantity::ZERO);
+                    *total = total.checked_add(value).unwrap_or(*total);
+                }
+            }
+            written.items += batch.len() as u64;
+            progress(written.items);
+        }
+        for (&metric, &read) in &self.totals_read {
+            let got = written.totals.get(&metric).copied().unwrap_or(Quantity::ZERO);
+            if !got.same_value(read) {
+                return Err(Error::TotalsMismatch {
+                    metric,
+                    read,
+                    written: got,
+                });
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// What a write put in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WrittenTotals {
+    pub items: u64,
+    pub totals: BTreeMap<Metric, Quantity>,
+}
+
+/// The daily items of a file, in the order asked for.
+pub struct DailyItems<'a> {
+    file: &'a ValidatedFile,
+    order: ItemOrder,
+    line: usize,
+    day: u32,
+}
+
+impl<'a> Iterator for DailyItems<'a> {
+    type Item = DailyItem<'a>;
+
+    fn next(&mut self) -> Option<DailyItem<'a>> {
+        let (lines, days) = (self.file.lines.len(), self.file.period.days());
+        if lines == 0 || self.line >= lines || self.day >= days {
+            return None;
+        }
+        let item = self.file.item(self.line, self.day);
+        match self.order {
+            ItemOrder::ByLine => {
+                self.day += 1;
+                if self.day == days {
+                    self.day = 0;
+                    self.line += 1;
+                }
+            }
+            ItemOrder::ByDay => {
+                self.line += 1;
+                if self.line == lines {
+                    self.line = 0;
+                    self.day += 1;
+                }
+            }
+        }
+        Some(item)
+    }
+}

@@ -1,1 +1,1 @@
-
+pub mod key_schema;

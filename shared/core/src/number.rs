@@ -433,13 +433,15 @@ mod tests {
     use super::*;
     use DecimalSeparator::{Comma, Point};
 
+    type CountCase = (&'static str, Option<DecimalSeparator>, Result<Option<u64>, NumberError>);
+
     fn q(units: u64, scale: u8) -> Quantity {
         Quantity::new(units, scale).unwrap()
     }
 
     #[test]
     fn counts() {
-        let cases: &[(&str, Option<DecimalSeparator>, Result<Option<u64>, NumberError>)] = &[
+        let cases: &[CountCase] = &[
             ("42", None, Ok(Some(42))),
             ("  42 ", None, Ok(Some(42))),
             ("", None, Ok(None)),

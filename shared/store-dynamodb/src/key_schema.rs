@@ -9,3 +9,64 @@
 pub const PARTITION_KEY: &str = "pk";
 /// Sort key attribute name (type S): the day, `YYYY-MM-DD`.
 pub const SORT_KEY: &str = "day";
+
+/// Separates tenant, kind and key in the partition key. Tenants and kind names never contain it;
+/// keys may, which is why [`split_partition_key`] splits at the first two only.
+pub const SEPARATOR: char = '#';
+
+/// The partition key of a line: `tenant#kind#key`.
+pub fn partition_key(tenant: &str, kind: &str, key: &str) -> String {
+    let mut pk = String::with_capacity(tenant.len() + kind.len() + key.len() + 2);
+    pk.push_str(tenant);
+    pk.push(SEPARATOR);
+    pk.push_str(kind);
+    pk.push(SEPARATOR);
+    pk.push_str(key);
+    pk
+}
+
+/// `(tenant, kind, key)` of a partition key, splitting at the first two separators (the key
+/// itself may contain `#`). `None` when there are fewer than two.
+pub fn split_partition_key(pk: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = pk.splitn(3, SEPARATOR);
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
+
+/// The sort key of a day: `YYYY-MM-DD`, so that string order is day order.
+pub fn sort_key(day: chrono::NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_key_joins_tenant_kind_and_key() {
+        assert_eq!(
+            partition_key("acme", "website", "example.com"),
+            "acme#website#example.com"
+        );
+    }
+
+    #[test]
+    fn keys_containing_the_separator_split_back_at_the_first_two() {
+        for key in ["a#b#c", "#", "##", "", "plain", "trailing#"] {
+            let pk = partition_key("acme", "pagetree", key);
+            assert_eq!(split_partition_key(&pk), Some(("acme", "pagetree", key)), "{pk:?}");
+        }
+    }
+
+    #[test]
+    fn partition_keys_without_two_separators_are_refused() {
+        assert_eq!(split_partition_key("acme#website"), None);
+        assert_eq!(split_partition_key("acme"), None);
+    }
+
+    #[test]
+    fn sort_key_is_iso_day_and_orders_as_days() {
+        let d = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        assert_eq!(sort_key(d(2023, 3, 1)), "2023-03-01");
+        assert!(sort_key(d(2023, 9, 30)) < sort_key(d(2023, 10, 1)));
+    }
+}

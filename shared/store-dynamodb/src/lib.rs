@@ -1,22 +1,59 @@
 //! The DynamoDB store: the only crate that knows `aws-sdk-dynamodb`.
 //!
-//! One item per (tenant, kind, key, day), see [`key_schema`]. Work in progress.
+//! One item per (tenant, kind, key, day) in one table ([`key_schema`]: `pk = tenant#kind#key`,
+//! `day = YYYY-MM-DD`), written with one UpdateItem each ([`item`]): a `SET` of the metrics sent,
+//! the dimensions, `source` and `imported_at`, so metrics stored by other imports stay. Never
+//! PutItem or BatchWriteItem, which replace whole items and would wipe those metrics.
+//!
+//! Writes of a batch run with bounded concurrency ([`DynamoOptions::concurrency`]); this crate
+//! retries throttling, 5xx, timeouts and dropped connections itself ([`retry`]), with the SDK's
+//! retries switched off, and a failure that outlives [`DynamoOptions::max_attempts`] fails the
+//! whole upsert as [`StoreError::Retryable`]: nothing is dropped. Repeating a batch is safe.
+//!
+//! Reads are strongly consistent (an import is visible to the `query` that follows it).
+//! A query with a key is one DynamoDB Query over the line's days; a query without a key is a
+//! **Scan** of the whole table filtered on tenant and kind: it reads (and bills) every item of
+//! every tenant, so it is meant for small tables and occasional listing.
+//!
+//! Known problems:
+//! - Items are kept under 1 KB (one write unit); an item whose key, dimensions and source could
+//!   make it larger is refused before anything of its batch is written ([`Error::ItemTooLarge`]).
+//!   The estimate does not count a dimension an earlier import stored and this one does not send.
+//! - DynamoDB Numbers drop trailing zeros: `33.30` reads back as `33.3` (the same value).
 
+pub mod item;
 pub mod key_schema;
+pub mod retry;
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::operation::describe_table::{DescribeTableError, DescribeTableOutput};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+};
+use futures::TryStreamExt;
 use reimport_core::{DailyItem, ImportOrigin, ItemOrder, ItemQuery, Store, StoreError, StoredItem};
+
+use crate::item::ItemUpdate;
+use crate::key_schema::{PARTITION_KEY, SORT_KEY};
+use crate::retry::Failure;
 
 /// How the store writes: concurrency and its own retry policy.
 #[derive(Clone, Debug)]
 pub struct DynamoOptions {
-    /// In-flight UpdateItem limit.
+    /// UpdateItem calls in flight at once during an upsert.
     pub concurrency: usize,
-    /// Attempts per item (first try included) before the upsert fails as retryable.
+    /// Attempts per request, the first included, before the call fails as retryable.
     pub max_attempts: u32,
-    /// Backoff before the second attempt; doubles each time, with jitter.
+    /// Wait before the second attempt; doubles each attempt (capped at 10 s), with jitter.
     pub initial_backoff: Duration,
 }
 
@@ -30,13 +67,60 @@ impl Default for DynamoOptions {
     }
 }
 
+/// How long one attempt may take before it counts as a (retryable) timeout.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long opening a connection may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long `ensure_table` waits for a new table to become ACTIVE.
+pub const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid DynamoDB table name {name:?}: {reason}")]
     TableName { name: String, reason: &'static str },
+    #[error("no AWS region configured (set AWS_REGION or a profile's region)")]
+    NoRegion,
+    #[error("cannot describe DynamoDB table {table}")]
+    DescribeTable {
+        table: String,
+        #[source]
+        source: Box<SdkError<DescribeTableError, HttpResponse>>,
+    },
+    #[error("cannot create DynamoDB table {table}")]
+    CreateTable {
+        table: String,
+        #[source]
+        source: Box<SdkError<CreateTableError, HttpResponse>>,
+    },
+    #[error("cannot build the CreateTable request for {table}")]
+    BuildRequest {
+        table: String,
+        #[source]
+        source: BuildError,
+    },
+    #[error("DynamoDB table {table} is still {status} after {waited:?}")]
+    TableNotActive {
+        table: String,
+        status: String,
+        waited: Duration,
+    },
+    #[error("DynamoDB table {table} has key schema {found}, expected pk (HASH, S) and day (RANGE, S)")]
+    KeySchemaMismatch { table: String, found: String },
+    #[error(
+        "item {pk} on {day} could reach {estimated_size} bytes, over DynamoDB's 1 KB write unit: \
+         shorten the key, the dimensions or the source name"
+    )]
+    ItemTooLarge {
+        pk: String,
+        day: String,
+        estimated_size: usize,
+    },
+    #[error("stored item {pk:?} on {day:?} cannot be read: {reason}")]
+    CorruptItem { pk: String, day: String, reason: String },
 }
 
-#[derive(Clone)]
+/// The DynamoDB [`Store`]. Cheap to clone (the SDK client is shared).
+#[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
@@ -46,49 +130,444 @@ pub struct DynamoStore {
 impl DynamoStore {
     /// From the standard AWS environment (region, credentials, AWS_ENDPOINT_URL honoured by aws-config).
     pub async fn connect(table: &str, options: DynamoOptions) -> Result<DynamoStore, Error> {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        check_table_name(table)?;
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+        if config.region().is_none() {
+            return Err(Error::NoRegion);
+        }
         DynamoStore::with_client(aws_sdk_dynamodb::Client::new(&config), table, options)
     }
 
     /// From a ready client (the Lambda builds its SDK config once).
+    ///
+    /// The store keeps the client's endpoint, region, credentials and HTTP client, but sets its
+    /// own retry and timeout configuration: SDK retries off (the store retries, see [`retry`]),
+    /// [`CONNECT_TIMEOUT`] and [`ATTEMPT_TIMEOUT`].
     pub fn with_client(
         client: aws_sdk_dynamodb::Client,
         table: &str,
         options: DynamoOptions,
     ) -> Result<DynamoStore, Error> {
+        check_table_name(table)?;
+        let config = client
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .build(),
+            )
+            .build();
         Ok(DynamoStore {
-            client,
+            client: aws_sdk_dynamodb::Client::from_conf(config),
             table: table.to_string(),
             options,
         })
     }
 
     /// Creates the table if missing (on-demand, key schema from key_schema.rs) and waits until ACTIVE.
+    /// An existing table must have that key schema.
     pub async fn ensure_table(&self) -> Result<(), Error> {
-        let _ = (&self.client, &self.options);
-        Ok(())
+        match self.describe_table().await? {
+            Some(existing) => self.check_key_schema(&existing)?,
+            None => self.create_table().await?,
+        }
+        self.wait_until_active().await
     }
 
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    pub fn options(&self) -> &DynamoOptions {
+        &self.options
+    }
+
+    async fn describe_table(&self) -> Result<Option<DescribeTableOutput>, Error> {
+        match self.client.describe_table().table_name(&self.table).send().await {
+            Ok(output) => Ok(Some(output)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(source) => Err(Error::DescribeTable {
+                table: self.table.clone(),
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    fn check_key_schema(&self, existing: &DescribeTableOutput) -> Result<(), Error> {
+        let Some(table) = existing.table() else {
+            return Ok(());
+        };
+        let types: HashMap<&str, &ScalarAttributeType> = table
+            .attribute_definitions()
+            .iter()
+            .map(|d| (d.attribute_name(), d.attribute_type()))
+            .collect();
+        let found: Vec<(&str, &KeyType, Option<&&ScalarAttributeType>)> = table
+            .key_schema()
+            .iter()
+            .map(|k| (k.attribute_name(), k.key_type(), types.get(k.attribute_name())))
+            .collect();
+        let s = ScalarAttributeType::S;
+        let expected = [
+            (PARTITION_KEY, &KeyType::Hash, Some(&&s)),
+            (SORT_KEY, &KeyType::Range, Some(&&s)),
+        ];
+        if found.as_slice() == expected.as_slice() {
+            Ok(())
+        } else {
+            Err(Error::KeySchemaMismatch {
+                table: self.table.clone(),
+                found: format!("{found:?}"),
+            })
+        }
+    }
+
+    async fn create_table(&self) -> Result<(), Error> {
+        let build_error = |source| Error::BuildRequest {
+            table: self.table.clone(),
+            source,
+        };
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(build_error)
+        };
+        let key = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+                .map_err(build_error)
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attribute(PARTITION_KEY)?)
+            .attribute_definitions(attribute(SORT_KEY)?)
+            .key_schema(key(PARTITION_KEY, KeyType::Hash)?)
+            .key_schema(key(SORT_KEY, KeyType::Range)?)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {
+                tracing::info!(table = %self.table, "created DynamoDB table");
+                Ok(())
+            }
+            // Another process created it meanwhile.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
+            Err(source) => Err(Error::CreateTable {
+                table: self.table.clone(),
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    async fn wait_until_active(&self) -> Result<(), Error> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let status = self
+                .describe_table()
+                .await?
+                .and_then(|o| o.table().and_then(|t| t.table_status().cloned()));
+            if status == Some(TableStatus::Active) {
+                return Ok(());
+            }
+            if started.elapsed() >= TABLE_ACTIVE_TIMEOUT {
+                return Err(Error::TableNotActive {
+                    table: self.table.clone(),
+                    status: status.map_or_else(|| "missing".to_string(), |s| s.as_str().to_string()),
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// Runs one request with the store's retry policy. `what` names the request for messages.
+    async fn with_retries<T, E, F, Fut>(&self, what: impl Fn() -> String, mut call: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let max_attempts = self.options.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            let error = match call().await {
+                Ok(output) => return Ok(output),
+                Err(error) => error,
+            };
+            let failure = Failure::of(&error);
+            if !failure.is_retryable() {
+                let message = format!("{} failed: {}", what(), failure.describe());
+                return Err(StoreError::permanent(message, error));
+            }
+            if attempt >= max_attempts {
+                let message = format!(
+                    "{} failed after {attempt} attempts, last: {}",
+                    what(),
+                    failure.describe()
+                );
+                return Err(StoreError::retryable(message, error));
+            }
+            let delay = retry::backoff(self.options.initial_backoff, attempt, fastrand::f64());
+            tracing::debug!(request = %what(), attempt, failure = %failure.describe(), ?delay, "retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn update_item(&self, update: &ItemUpdate) -> Result<(), StoreError> {
+        let what = || format!("UpdateItem of {} on {} in table {}", update.pk, update.day, self.table);
+        self.with_retries(what, || {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(update.key()))
+                .update_expression(&update.update_expression)
+                .set_expression_attribute_names(Some(update.names.clone()))
+                .set_expression_attribute_values(Some(update.values.clone()))
+                .send()
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A line's days: one Query on its partition, the days as a key condition.
+    async fn query_line(&self, query: &ItemQuery, key: &str) -> Result<Vec<StoredItem>, StoreError> {
+        let pk = key_schema::partition_key(query.tenant.as_str(), query.kind.as_str(), key);
+        let mut condition = String::from("#pk = :pk");
+        let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(pk.clone()))]);
+        condition.push_str(&day_condition(query, &mut values));
+        let names = HashMap::from([
+            ("#pk".to_string(), PARTITION_KEY.to_string()),
+            ("#day".to_string(), SORT_KEY.to_string()),
+        ]);
+        let mut found = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let what = || format!("Query of {pk} in table {}", self.table);
+            let page = self
+                .with_retries(what, || {
+                    self.client
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression(&condition)
+                        .set_expression_attribute_names(Some(names.clone()))
+                        .set_expression_attribute_values(Some(values.clone()))
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start.clone())
+                        .send()
+                })
+                .await?;
+            for attributes in page.items() {
+                found.push(read_item(attributes)?);
+            }
+            match page.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every line of a tenant and kind: a Scan of the whole table, filtered.
+    async fn scan_kind(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {
+        let mut filter = String::from("#tenant = :tenant AND #kind = :kind");
+        let mut values = HashMap::from([
+            (
+                ":tenant".to_string(),
+                AttributeValue::S(query.tenant.as_str().to_string()),
+            ),
+            (":kind".to_string(), AttributeValue::S(query.kind.as_str().to_string())),
+        ]);
+        filter.push_str(&day_condition(query, &mut values));
+        let names = HashMap::from([
+            ("#tenant".to_string(), item::TENANT.to_string()),
+            ("#kind".to_string(), item::KIND.to_string()),
+            ("#day".to_string(), SORT_KEY.to_string()),
+        ]);
+        let mut found = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let what = || {
+                format!(
+                    "Scan for {} {} in table {}",
+                    query.tenant,
+                    query.kind.as_str(),
+                    self.table
+                )
+            };
+            let page = self
+                .with_retries(what, || {
+                    self.client
+                        .scan()
+                        .table_name(&self.table)
+                        .filter_expression(&filter)
+                        .set_expression_attribute_names(Some(names.clone()))
+                        .set_expression_attribute_values(Some(values.clone()))
+                        .consistent_read(true)
+                        .set_exclusive_start_key(start.clone())
+                        .send()
+                })
+                .await?;
+            for attributes in page.items() {
+                let stored = read_item(attributes)?;
+                // The filter is on the descriptive attributes; the key is the truth.
+                if stored.tenant == query.tenant.as_str() && stored.kind == query.kind {
+                    found.push(stored);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(next) if !next.is_empty() => start = Some(next),
+                _ => break,
+            }
+        }
+        found.sort_by(|a, b| (&a.key, a.day).cmp(&(&b.key, b.day)));
+        Ok(found)
+    }
+}
+
+/// ` AND <day range>` for the query's bounds (empty without bounds), adding its values.
+fn day_condition(query: &ItemQuery, values: &mut HashMap<String, AttributeValue>) -> String {
+    let mut bound = |name: &str, day| {
+        values.insert(name.to_string(), AttributeValue::S(key_schema::sort_key(day)));
+    };
+    match (query.from, query.to) {
+        (Some(from), Some(to)) => {
+            bound(":from", from);
+            bound(":to", to);
+            " AND #day BETWEEN :from AND :to".into()
+        }
+        (Some(from), None) => {
+            bound(":from", from);
+            " AND #day >= :from".into()
+        }
+        (None, Some(to)) => {
+            bound(":to", to);
+            " AND #day <= :to".into()
+        }
+        (None, None) => String::new(),
+    }
+}
+
+fn read_item(attributes: &HashMap<String, AttributeValue>) -> Result<StoredItem, StoreError> {
+    item::stored_item(attributes).map_err(|e| StoreError::permanent("cannot read the DynamoDB table", e))
+}
+
+/// 3 to 255 characters among `A-Z a-z 0-9 _ . -`, as DynamoDB requires.
+fn check_table_name(name: &str) -> Result<(), Error> {
+    let reason = if !(3..=255).contains(&name.len()) {
+        Some("it must be 3 to 255 characters long")
+    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)) {
+        Some("use only ASCII letters, digits, '_', '.' and '-'")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::TableName {
+            name: name.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
 }
 
 #[async_trait]
 impl Store for DynamoStore {
-    async fn upsert(&self, _origin: &ImportOrigin, _items: &[DailyItem<'_>]) -> Result<(), StoreError> {
-        Err(StoreError::permanent_msg("DynamoStore::upsert is not implemented yet"))
+    /// Checks every item's size first (a refused item writes nothing of the batch), then sends
+    /// one UpdateItem per item, [`DynamoOptions::concurrency`] at a time. The first failure
+    /// that outlives its retries ends the upsert; items already written stay written.
+    async fn upsert(&self, origin: &ImportOrigin, items: &[DailyItem<'_>]) -> Result<(), StoreError> {
+        let updates = items
+            .iter()
+            .map(|i| item::item_update(origin, i))
+            .collect::<Result<Vec<ItemUpdate>, Error>>()
+            .map_err(|e| StoreError::permanent(format!("refusing to write to table {}", self.table), e))?;
+        futures::stream::iter(updates.iter().map(Ok))
+            .try_for_each_concurrent(self.options.concurrency.max(1), |update| self.update_item(update))
+            .await
     }
 
-    async fn query(&self, _query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {
-        Err(StoreError::permanent_msg("DynamoStore::query is not implemented yet"))
+    async fn query(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {
+        if let (Some(from), Some(to)) = (query.from, query.to) {
+            if from > to {
+                return Ok(Vec::new());
+            }
+        }
+        match &query.key {
+            Some(key) => self.query_line(query, key).await,
+            None => self.scan_kind(query).await,
+        }
     }
 
+    /// Consecutive items of one day belong to different lines, so to different partitions.
     fn preferred_order(&self) -> ItemOrder {
         ItemOrder::ByDay
     }
 
     fn batch_size(&self) -> usize {
         512
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn table_names_follow_dynamodb_rules() {
+        for good in ["abc", "reimport-items", "a.b_c-D9", &"x".repeat(255)] {
+            assert!(check_table_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "ab", "with space", "slash/", "é-accent", &"x".repeat(256)] {
+            let err = check_table_name(bad).unwrap_err();
+            assert!(matches!(err, Error::TableName { .. }), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn day_conditions_cover_each_bound() {
+        let d = |day| chrono::NaiveDate::from_ymd_opt(2023, 3, day);
+        let query = |from, to| ItemQuery {
+            tenant: reimport_core::Tenant::new("acme").unwrap(),
+            kind: reimport_core::Kind::Website,
+            key: None,
+            from,
+            to,
+        };
+        let mut values = HashMap::new();
+        assert_eq!(day_condition(&query(None, None), &mut values), "");
+        assert!(values.is_empty());
+        assert_eq!(
+            day_condition(&query(d(1), d(3)), &mut values),
+            " AND #day BETWEEN :from AND :to"
+        );
+        assert_eq!(values[":from"], AttributeValue::S("2023-03-01".into()));
+        assert_eq!(values[":to"], AttributeValue::S("2023-03-03".into()));
+        assert_eq!(
+            day_condition(&query(d(2), None), &mut HashMap::new()),
+            " AND #day >= :from"
+        );
+        assert_eq!(
+            day_condition(&query(None, d(2)), &mut HashMap::new()),
+            " AND #day <= :to"
+        );
     }
 }

@@ -351,12 +351,9 @@ impl DynamoStore {
     async fn query_line(&self, query: &ItemQuery, key: &str) -> Result<Vec<StoredItem>, StoreError> {
         let pk = key_schema::partition_key(query.tenant.as_str(), query.kind.as_str(), key);
         let mut condition = String::from("#pk = :pk");
+        let mut names = HashMap::from([("#pk".to_string(), PARTITION_KEY.to_string())]);
         let mut values = HashMap::from([(":pk".to_string(), AttributeValue::S(pk.clone()))]);
-        condition.push_str(&day_condition(query, &mut values));
-        let names = HashMap::from([
-            ("#pk".to_string(), PARTITION_KEY.to_string()),
-            ("#day".to_string(), SORT_KEY.to_string()),
-        ]);
+        condition.push_str(&day_condition(query, &mut names, &mut values));
         let mut found = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -395,12 +392,11 @@ impl DynamoStore {
             ),
             (":kind".to_string(), AttributeValue::S(query.kind.as_str().to_string())),
         ]);
-        filter.push_str(&day_condition(query, &mut values));
-        let names = HashMap::from([
+        let mut names = HashMap::from([
             ("#tenant".to_string(), item::TENANT.to_string()),
             ("#kind".to_string(), item::KIND.to_string()),
-            ("#day".to_string(), SORT_KEY.to_string()),
         ]);
+        filter.push_str(&day_condition(query, &mut names, &mut values));
         let mut found = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -442,8 +438,16 @@ impl DynamoStore {
     }
 }
 
-/// ` AND <day range>` for the query's bounds (empty without bounds), adding its values.
-fn day_condition(query: &ItemQuery, values: &mut HashMap<String, AttributeValue>) -> String {
+/// ` AND <day range>` for the query's bounds (empty without bounds), adding the names and values
+/// it uses (DynamoDB refuses names and values an expression does not use).
+fn day_condition(
+    query: &ItemQuery,
+    names: &mut HashMap<String, String>,
+    values: &mut HashMap<String, AttributeValue>,
+) -> String {
+    if query.from.is_some() || query.to.is_some() {
+        names.insert("#day".to_string(), SORT_KEY.to_string());
+    }
     let mut bound = |name: &str, day| {
         values.insert(name.to_string(), AttributeValue::S(key_schema::sort_key(day)));
     };
@@ -552,22 +556,27 @@ mod tests {
             from,
             to,
         };
-        let mut values = HashMap::new();
-        assert_eq!(day_condition(&query(None, None), &mut values), "");
-        assert!(values.is_empty());
+        let (mut names, mut values) = (HashMap::new(), HashMap::new());
+        assert_eq!(day_condition(&query(None, None), &mut names, &mut values), "");
+        assert!(names.is_empty() && values.is_empty(), "no unused names or values");
         assert_eq!(
-            day_condition(&query(d(1), d(3)), &mut values),
+            day_condition(&query(d(1), d(3)), &mut names, &mut values),
             " AND #day BETWEEN :from AND :to"
         );
+        assert_eq!(names["#day"], "day");
         assert_eq!(values[":from"], AttributeValue::S("2023-03-01".into()));
         assert_eq!(values[":to"], AttributeValue::S("2023-03-03".into()));
+        let (mut names, mut values) = (HashMap::new(), HashMap::new());
         assert_eq!(
-            day_condition(&query(d(2), None), &mut HashMap::new()),
+            day_condition(&query(d(2), None), &mut names, &mut values),
             " AND #day >= :from"
         );
+        assert_eq!(values.len(), 1);
+        let (mut names, mut values) = (HashMap::new(), HashMap::new());
         assert_eq!(
-            day_condition(&query(None, d(2)), &mut HashMap::new()),
+            day_condition(&query(None, d(2)), &mut names, &mut values),
             " AND #day <= :to"
         );
+        assert_eq!(values.len(), 1);
     }
 }

@@ -356,6 +356,14 @@ fn pairs_dropped_while_stopped_are_imported_at_start_per_subfolder_tenant() {
     env.write("loose.csv", &website_csv("l", 1, 1));
     env.write("loose.json", PROFILE_2_DAYS);
     env.write("globex/~$march.csv", "lock file of an office suite");
+    // A symbolic link out of the drop folder is never followed.
+    let outside = env.drop.parent().unwrap().join("outside");
+    fs::create_dir(&outside).unwrap();
+    fs::write(outside.join("secret.csv"), website_csv("s", 1, 1000)).unwrap();
+    fs::write(outside.join("secret.json"), PROFILE_2_DAYS).unwrap();
+    std::os::unix::fs::symlink(&outside, env.drop.join("evil")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.csv"), env.drop.join("acme/linked.csv")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.json"), env.drop.join("acme/linked.json")).unwrap();
     let watcher = env.start(&["--settle-ms", "200", "--tenant-from-subfolder"]);
     assert!(poll_until(LONG, || count_files(
         &env.drop.join("processed"),
@@ -443,5 +451,25 @@ fn keep_in_place_imports_once_and_again_when_a_file_changes() {
     fs::write(&csv, website_csv("k", 2, 30)).unwrap();
     assert!(imported(&watcher, 1));
     assert_eq!(sum(&env.query("default"), "visit"), 60);
+    assert_eq!(watcher.terminate().code(), Some(0));
+}
+
+#[test]
+fn a_pair_the_store_cannot_take_stays_in_place_and_is_retried() {
+    let env = Env::new();
+    let watcher = env.start(&["--settle-ms", "200"]);
+    let db = rusqlite::Connection::open(&env.db).unwrap();
+    db.execute_batch("ALTER TABLE daily_item RENAME TO daily_item_away")
+        .unwrap();
+    env.write("retry.json", PROFILE_2_DAYS);
+    env.write("retry.csv", &website_csv("r", 2, 8));
+    assert!(watcher.wait_log("to be retried", LONG));
+    assert!(env.drop.join("retry.csv").exists() && env.drop.join("retry.json").exists());
+    assert!(!env.drop.join("failed").exists(), "a store failure is no invalid file");
+
+    db.execute_batch("ALTER TABLE daily_item_away RENAME TO daily_item")
+        .unwrap();
+    assert!(poll_until(LONG, || env.processed("retry.report.json").is_some()));
+    assert_eq!(sum(&env.query("default"), "visit"), 16);
     assert_eq!(watcher.terminate().code(), Some(0));
 }

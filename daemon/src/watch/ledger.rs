@@ -105,9 +105,14 @@ pub struct Ledger {
     /// Started and not (yet) finished.
     started: HashMap<String, LedgerRecord>,
     lines: usize,
+    /// Compact when `lines` passes this.
+    compact_at: usize,
 }
 
 impl Ledger {
+    /// Lines appended beyond twice the live entries before the ledger is compacted.
+    const SLACK: usize = 10_000;
+
     /// Opens (creating) the ledger of the drop folder `root`, and compacts it.
     pub fn open(root: &Path) -> io::Result<Ledger> {
         let dir = root.join(STATE_DIR);
@@ -135,6 +140,7 @@ impl Ledger {
             finished,
             started,
             lines: 0,
+            compact_at: 0,
         };
         ledger.compact()?;
         Ok(ledger)
@@ -193,7 +199,7 @@ impl Ledger {
         self.file.write_all(&line)?;
         self.lines += 1;
         Self::apply(&mut self.finished, &mut self.started, record);
-        if self.lines > 1000 + 2 * (self.finished.len() + self.started.len()) {
+        if self.lines > self.compact_at {
             self.compact()?;
         }
         Ok(())
@@ -217,6 +223,7 @@ impl Ledger {
         fs::rename(&temporary, &self.path)?;
         self.file = OpenOptions::new().append(true).open(&self.path)?;
         self.lines = self.finished.len() + self.started.len();
+        self.compact_at = Self::SLACK + 2 * self.lines;
         Ok(())
     }
 }
@@ -279,5 +286,22 @@ mod tests {
             ["b.csv"]
         );
         assert!(!ledger.finished.contains_key("gone.csv"), "compacted away");
+    }
+
+    #[test]
+    fn stays_small_when_files_move_away_after_import() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(dir.path()).unwrap();
+        for i in 0..15_000 {
+            ledger
+                .append(record(Step::Imported, &format!("moved-{i}.csv"), "v"))
+                .unwrap();
+        }
+        let lines = fs::read_to_string(dir.path().join(STATE_DIR).join(LEDGER_FILE))
+            .unwrap()
+            .lines()
+            .count();
+        assert!(lines <= Ledger::SLACK, "{lines} lines");
+        assert!(ledger.finished.len() <= Ledger::SLACK);
     }
 }

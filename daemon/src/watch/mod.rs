@@ -95,6 +95,7 @@ pub struct WatchArgs {
     /// The longest period a profile may cover, in days.
     #[arg(long, default_value_t = 366, value_parser = clap::value_parser!(u32).range(1..=3660))]
     pub max_period_days: u32,
+    /// One line of text per event, or one JSON object (level from REIMPORT_LOG, default info).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }

@@ -16,7 +16,10 @@ pub struct UsageError(pub String);
 pub fn exit_code_for(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<UsageError>().is_some() {
         EXIT_USAGE
-    } else if e.downcast_ref::<reimport_core::Error>().is_some_and(|e| e.is_invalid_input()) {
+    } else if e
+        .downcast_ref::<reimport_core::Error>()
+        .is_some_and(|e| e.is_invalid_input())
+    {
         EXIT_INVALID_INPUT
     } else {
         EXIT_FAILURE
@@ -27,7 +30,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Import(args) => {
             let tenant = tenant(&args.tenant)?;
-            let store = if args.dry_run { None } else { Some(args.store.store.open().await?) };
+            let store = if args.dry_run {
+                None
+            } else {
+                Some(args.store.store.open().await?)
+            };
             import_or_validate(&args.input, &tenant, store.as_deref(), args.report_json.as_deref()).await
         }
         Command::Validate(args) => {
@@ -47,20 +54,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
             }
             let store = args.store.store.open().await?;
-            let query = ItemQuery { tenant: tenant(&args.tenant)?, kind, key: args.key, from: args.from, to: args.to };
+            let query = ItemQuery {
+                tenant: tenant(&args.tenant)?,
+                kind,
+                key: args.key,
+                from: args.from,
+                to: args.to,
+            };
             let items = store.query(&query).await.context("querying the store")?;
             print_items(kind, &items, args.format)?;
             Ok(EXIT_OK)
         }
         Command::Kinds(args) => {
             match args.format {
-                KindsFormat::Json => println!("{}", serde_json::to_string_pretty(&reimport_core::schema::catalog_json())?),
+                KindsFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&reimport_core::schema::catalog_json())?
+                ),
                 KindsFormat::Text => print_kinds(),
             }
             Ok(EXIT_OK)
         }
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&reimport_core::schema::profile_json_schema())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&reimport_core::schema::profile_json_schema())?
+            );
             Ok(EXIT_OK)
         }
         Command::Setup(args) => {
@@ -87,7 +106,9 @@ async fn import_or_validate(
         csv: &input.file,
         profile: &profile,
         tenant,
-        limits: ProfileLimits { max_period_days: input.max_period_days },
+        limits: ProfileLimits {
+            max_period_days: input.max_period_days,
+        },
         store,
     };
     let show_progress = std::io::stderr().is_terminal();
@@ -159,7 +180,11 @@ fn print_items(kind: Kind, items: &[StoredItem], format: OutputFormat) -> anyhow
                 .map(|it| {
                     let mut row = vec![it.tenant.clone(), it.day.to_string()];
                     row.extend(dims.iter().map(|d| it.dimensions.get(d).cloned().unwrap_or_default()));
-                    row.extend(metrics.iter().map(|m| it.metrics.get(m).map(|q| q.to_string()).unwrap_or_default()));
+                    row.extend(
+                        metrics
+                            .iter()
+                            .map(|m| it.metrics.get(m).map(|q| q.to_string()).unwrap_or_default()),
+                    );
                     row
                 })
                 .collect();
@@ -172,10 +197,21 @@ fn print_items(kind: Kind, items: &[StoredItem], format: OutputFormat) -> anyhow
                 w.flush()?;
             } else {
                 let widths: Vec<usize> = (0..header.len())
-                    .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
+                    .map(|i| {
+                        rows.iter()
+                            .map(|r| r[i].chars().count())
+                            .chain([header[i].len()])
+                            .max()
+                            .unwrap_or(0)
+                    })
                     .collect();
                 let line = |cells: &[String]| {
-                    cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ")
+                    cells
+                        .iter()
+                        .zip(&widths)
+                        .map(|(c, w)| format!("{c:<w$}"))
+                        .collect::<Vec<_>>()
+                        .join("  ")
                 };
                 writeln!(out, "{}", line(&header).trim_end())?;
                 for row in &rows {

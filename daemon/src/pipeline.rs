@@ -7,7 +7,9 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use reimport_core::{Error, ImportOrigin, ImportProfile, ImportReport, ImportStatus, ProfileLimits, ReadOptions, Store, Tenant};
+use reimport_core::{
+    Error, ImportOrigin, ImportProfile, ImportReport, ImportStatus, ProfileLimits, ReadOptions, Store, Tenant,
+};
 
 /// The profile beside a CSV: same folder, same stem, `.json`.
 pub fn profile_beside(csv: &Path) -> PathBuf {
@@ -59,10 +61,14 @@ impl PairImport<'_> {
         let profile_text = std::fs::read_to_string(self.profile)
             .map_err(|e| PipelineError::Io(format!("cannot read the profile {}", self.profile.display()), e))?;
         let profile = ImportProfile::from_json(&profile_text, &self.limits).map_err(PipelineError::Core)?;
-        let file = File::open(self.csv)
-            .map_err(|e| PipelineError::Io(format!("cannot open {}", self.csv.display()), e))?;
+        let file =
+            File::open(self.csv).map_err(|e| PipelineError::Io(format!("cannot open {}", self.csv.display()), e))?;
         let validated = tokio::task::spawn_blocking(move || {
-            reimport_core::read_file(&profile, BufReader::with_capacity(256 * 1024, file), &ReadOptions::default())
+            reimport_core::read_file(
+                &profile,
+                BufReader::with_capacity(256 * 1024, file),
+                &ReadOptions::default(),
+            )
         })
         .await
         .map_err(|e| PipelineError::Io("the reading thread stopped".into(), std::io::Error::other(e)))?
@@ -92,7 +98,10 @@ enum PipelineError {
 
 /// A report as one log line's worth of text: `status lines items duration [first problem]`.
 pub fn summary_line(report: &ImportReport) -> String {
-    let status = serde_json::to_value(report.status).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let status = serde_json::to_value(report.status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
     let mut line = format!(
         "{status}: lines={} items={} duration_ms={}",
         report.lines_read, report.daily_items_written, report.duration_ms

@@ -45,7 +45,9 @@ impl StoreUrl {
                 Arc::new(SqliteStore::open(path).with_context(|| format!("opening the store {self}"))?)
             }
             StoreUrl::DynamoDb(table) => Arc::new(
-                DynamoStore::connect(table, dynamo_options()?).await.with_context(|| format!("opening the store {self}"))?,
+                DynamoStore::connect(table, dynamo_options()?)
+                    .await
+                    .with_context(|| format!("opening the store {self}"))?,
             ),
         })
     }
@@ -57,8 +59,13 @@ impl StoreUrl {
                 SqliteStore::open(path).with_context(|| format!("creating the store {self}"))?;
             }
             StoreUrl::DynamoDb(table) => {
-                let store = DynamoStore::connect(table, dynamo_options()?).await.with_context(|| format!("opening {self}"))?;
-                store.ensure_table().await.with_context(|| format!("creating the table of {self}"))?;
+                let store = DynamoStore::connect(table, dynamo_options()?)
+                    .await
+                    .with_context(|| format!("opening {self}"))?;
+                store
+                    .ensure_table()
+                    .await
+                    .with_context(|| format!("creating the table of {self}"))?;
             }
         }
         Ok(())

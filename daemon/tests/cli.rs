@@ -59,7 +59,14 @@ fn imports_the_examples_and_queries_them_back() {
     let store = format!("sqlite:{}", dir.path().join("r.db").display());
     let report = dir.path().join("report.json");
     let csv = repo().join("examples/website.csv");
-    let out = run(&["import", csv.to_str().unwrap(), "--store", &store, "--report-json", report.to_str().unwrap()]);
+    let out = run(&[
+        "import",
+        csv.to_str().unwrap(),
+        "--store",
+        &store,
+        "--report-json",
+        report.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("status: imported"), "{}", stdout(&out));
 
@@ -77,17 +84,44 @@ fn imports_the_examples_and_queries_them_back() {
     let items = query_json(&store, &["--kind", "website"]);
     assert_eq!(items.len(), 93);
     assert_eq!(sum(&items, "visit"), 3231);
-    let one = query_json(&store, &["--kind", "website", "--key", "boutique-ete.fr", "--from", "2023-03-31"]);
+    let one = query_json(
+        &store,
+        &["--kind", "website", "--key", "boutique-ete.fr", "--from", "2023-03-31"],
+    );
     assert_eq!(one.len(), 1);
     assert_eq!(
         one[0],
         serde_json::json!({"tenant":"default","kind":"website","key":"boutique-ete.fr","date":"2023-03-31",
             "dimensions":{"website_name":"boutique-ete.fr"},"metrics":{"visit":100,"duration":6000,"dvisitor":80}})
     );
-    let table = run(&["query", "--store", &store, "--kind", "website", "--key", "Cafe Creme", "--to", "2023-03-01"]);
+    let table = run(&[
+        "query",
+        "--store",
+        &store,
+        "--kind",
+        "website",
+        "--key",
+        "Cafe Creme",
+        "--to",
+        "2023-03-01",
+    ]);
     assert!(stdout(&table).contains("Cafe Creme"), "{}", stdout(&table));
-    let csv_out = run(&["query", "--store", &store, "--kind", "website", "--format", "csv", "--to", "2023-03-01"]);
-    assert!(stdout(&csv_out).starts_with("tenant,date,website_name,visit"), "{}", stdout(&csv_out));
+    let csv_out = run(&[
+        "query",
+        "--store",
+        &store,
+        "--kind",
+        "website",
+        "--format",
+        "csv",
+        "--to",
+        "2023-03-01",
+    ]);
+    assert!(
+        stdout(&csv_out).starts_with("tenant,date,website_name,visit"),
+        "{}",
+        stdout(&csv_out)
+    );
 }
 
 #[test]
@@ -95,9 +129,15 @@ fn reimporting_the_same_file_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("r.db").display());
     let csv = repo().join("examples/pagetree.csv");
-    assert_eq!(run(&["import", csv.to_str().unwrap(), "--store", &store]).status.code(), Some(0));
+    assert_eq!(
+        run(&["import", csv.to_str().unwrap(), "--store", &store]).status.code(),
+        Some(0)
+    );
     let once = query_json(&store, &["--kind", "pagetree"]);
-    assert_eq!(run(&["import", csv.to_str().unwrap(), "--store", &store]).status.code(), Some(0));
+    assert_eq!(
+        run(&["import", csv.to_str().unwrap(), "--store", &store]).status.code(),
+        Some(0)
+    );
     assert_eq!(query_json(&store, &["--kind", "pagetree"]), once);
 }
 
@@ -107,18 +147,31 @@ fn a_later_import_replaces_sent_metrics_and_keeps_the_others() {
     let store = format!("sqlite:{}", dir.path().join("r.db").display());
     write(dir.path(), "a.json", PROFILE_2_DAYS);
     let a = write(dir.path(), "a.csv", "Nom,Visites,Duree\nsite,30,600\n");
-    assert_eq!(run(&["import", a.to_str().unwrap(), "--store", &store]).status.code(), Some(0));
+    assert_eq!(
+        run(&["import", a.to_str().unwrap(), "--store", &store]).status.code(),
+        Some(0)
+    );
     let only_visits = write(
         dir.path(),
         "b.json",
         &PROFILE_2_DAYS.replace(r#",{"idx":2,"target":"duration"}"#, ""),
     );
     let b = write(dir.path(), "b.csv", "Nom,Visites\nsite,34\n");
-    let out = run(&["import", b.to_str().unwrap(), "--profile", only_visits.to_str().unwrap(), "--store", &store]);
+    let out = run(&[
+        "import",
+        b.to_str().unwrap(),
+        "--profile",
+        only_visits.to_str().unwrap(),
+        "--store",
+        &store,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let items = query_json(&store, &["--kind", "website"]);
     let visits: Vec<u64> = items.iter().map(|i| i["metrics"]["visit"].as_u64().unwrap()).collect();
-    let durations: Vec<u64> = items.iter().map(|i| i["metrics"]["duration"].as_u64().unwrap()).collect();
+    let durations: Vec<u64> = items
+        .iter()
+        .map(|i| i["metrics"]["duration"].as_u64().unwrap())
+        .collect();
     assert_eq!(visits, [17, 17], "15 then 17 gives 17");
     assert_eq!(durations, [300, 300], "duration was not sent again: it stays");
 }
@@ -129,7 +182,12 @@ fn tenants_do_not_see_each_other() {
     let store = format!("sqlite:{}", dir.path().join("r.db").display());
     write(dir.path(), "a.json", PROFILE_2_DAYS);
     let a = write(dir.path(), "a.csv", "Nom,Visites,Duree\nsite,30,600\n");
-    assert_eq!(run(&["import", a.to_str().unwrap(), "--store", &store, "--tenant", "acme"]).status.code(), Some(0));
+    assert_eq!(
+        run(&["import", a.to_str().unwrap(), "--store", &store, "--tenant", "acme"])
+            .status
+            .code(),
+        Some(0)
+    );
     assert_eq!(query_json(&store, &["--kind", "website", "--tenant", "acme"]).len(), 2);
     assert!(query_json(&store, &["--kind", "website"]).is_empty());
     let bad = run(&["import", a.to_str().unwrap(), "--store", &store, "--tenant", "a/b"]);
@@ -142,26 +200,47 @@ fn an_invalid_file_writes_nothing_and_exits_3_with_positions() {
     let db = dir.path().join("r.db");
     let store = format!("sqlite:{}", db.display());
     write(dir.path(), "a.json", PROFILE_2_DAYS);
-    let a = write(dir.path(), "a.csv", "Nom,Visites,Duree\nfine,30,600\nbad,trente,600\nworse,1,1:2:3\n");
+    let a = write(
+        dir.path(),
+        "a.csv",
+        "Nom,Visites,Duree\nfine,30,600\nbad,trente,600\nworse,1,1:2:3\n",
+    );
     let report = dir.path().join("report.json");
-    let out = run(&["import", a.to_str().unwrap(), "--store", &store, "--report-json", report.to_str().unwrap()]);
+    let out = run(&[
+        "import",
+        a.to_str().unwrap(),
+        "--store",
+        &store,
+        "--report-json",
+        report.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
-    assert!(err.contains("line 3, column 2 (idx 1), value \"trente\": not a number for visit"), "{err}");
+    assert!(
+        err.contains("line 3, column 2 (idx 1), value \"trente\": not a number for visit"),
+        "{err}"
+    );
     assert!(err.contains("line 4, column 3 (idx 2), value \"1:2:3\""), "{err}");
     assert!(err.contains("nothing was written"), "{err}");
     assert!(stdout(&out).is_empty());
     let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(report["status"], "invalid");
     assert_eq!(report["error_count"], 2);
-    assert_eq!(report["errors"][0], serde_json::json!({"line":3,"idx":1,"value":"trente","reason":"not a number for visit"}));
+    assert_eq!(
+        report["errors"][0],
+        serde_json::json!({"line":3,"idx":1,"value":"trente","reason":"not a number for visit"})
+    );
     assert!(query_json(&store, &["--kind", "website"]).is_empty(), "nothing written");
 }
 
 #[test]
 fn a_broken_profile_is_refused_with_its_position() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.json", "{\n\"skipHeader\":true,\n\"kind\":\"searchengine\"\n");
+    write(
+        dir.path(),
+        "a.json",
+        "{\n\"skipHeader\":true,\n\"kind\":\"searchengine\"\n",
+    );
     let a = write(dir.path(), "a.csv", "Nom,Visites\nx,1\n");
     let out = run(&["validate", a.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
@@ -169,7 +248,11 @@ fn a_broken_profile_is_refused_with_its_position() {
     write(dir.path(), "a.json", &PROFILE_2_DAYS.replace("website", "websites"));
     let out = run(&["validate", a.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("valid kinds are website, searchengine"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("valid kinds are website, searchengine"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -193,7 +276,15 @@ fn usage_errors_exit_2() {
         vec!["frobnicate"],
         vec!["query", "--kind", "planet"],
         vec!["query", "--kind", "website", "--from", "2023-13-01"],
-        vec!["query", "--kind", "website", "--from", "2023-03-02", "--to", "2023-03-01"],
+        vec![
+            "query",
+            "--kind",
+            "website",
+            "--from",
+            "2023-03-02",
+            "--to",
+            "2023-03-01",
+        ],
         vec!["import", "x.csv", "--store", "postgres:db"],
     ] {
         let out = run(&args);
@@ -214,7 +305,13 @@ fn kinds_and_schema_come_from_the_catalog() {
     let out = run(&["kinds"]);
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    for needle in ["website", "key: geoloccountry_isocode", "optional dimension: pageinfo_url", "visitone", "scartvalidamount"] {
+    for needle in [
+        "website",
+        "key: geoloccountry_isocode",
+        "optional dimension: pageinfo_url",
+        "visitone",
+        "scartvalidamount",
+    ] {
         assert!(text.contains(needle), "{needle} in {text}");
     }
     let json: Value = serde_json::from_slice(&run(&["kinds", "--format", "json"]).stdout).unwrap();
@@ -248,7 +345,11 @@ fn the_store_comes_from_the_environment_when_not_given() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(db.exists());
-    let out = reimport().args(["import", csv.to_str().unwrap(), "--dry-run"]).current_dir(dir.path()).output().unwrap();
+    let out = reimport()
+        .args(["import", csv.to_str().unwrap(), "--dry-run"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert!(!dir.path().join("reimport.db").exists());
 }

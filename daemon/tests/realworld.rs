@@ -14,7 +14,11 @@ fn repo() -> PathBuf {
 /// The product owner's samples, beside the repository (read-only).
 fn realworld() -> PathBuf {
     let dir = repo().join("../shared/realworld");
-    assert!(dir.join("MANIFEST.tsv").exists(), "the realworld samples are expected at {}", dir.display());
+    assert!(
+        dir.join("MANIFEST.tsv").exists(),
+        "the realworld samples are expected at {}",
+        dir.display()
+    );
     dir
 }
 
@@ -36,7 +40,11 @@ fn every_matomo_export_decodes_to_its_manifest_record_count() {
             .unwrap()
             .read_to_string(&mut text)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        assert!(!text.contains('\u{FFFD}'), "{}: no replacement character", path.display());
+        assert!(
+            !text.contains('\u{FFFD}'),
+            "{}: no replacement character",
+            path.display()
+        );
         let delimiter = match cells[delim_col] {
             "TAB" => b'\t',
             _ => reimport_core::import::detect_delimiter(text.as_bytes()),
@@ -64,7 +72,12 @@ fn import_fixture(name: &str, store: &str) -> Value {
         .args(["--report-json", report.path().to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&std::fs::read(report.path()).unwrap()).unwrap();
     for (metric, total) in report["totals"].as_object().unwrap() {
         assert_eq!(total["read"], total["written"], "{name} {metric}");
@@ -74,7 +87,9 @@ fn import_fixture(name: &str, store: &str) -> Value {
 
 fn query(store: &str, kind: &str) -> Vec<Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_reimport"))
-        .args(["query", "--store", store, "--tenant", "matomo", "--kind", kind, "--format", "json"])
+        .args([
+            "query", "--store", store, "--tenant", "matomo", "--kind", kind, "--format", "json",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -82,7 +97,11 @@ fn query(store: &str, kind: &str) -> Vec<Value> {
 }
 
 fn total(items: &[Value], key: &str, metric: &str) -> f64 {
-    items.iter().filter(|i| i["key"] == key).filter_map(|i| i["metrics"][metric].as_f64()).sum()
+    items
+        .iter()
+        .filter(|i| i["key"] == key)
+        .filter_map(|i| i["metrics"][metric].as_f64())
+        .sum()
 }
 
 #[test]
@@ -93,7 +112,10 @@ fn utf16_export_missing_its_last_byte_imports_whole() {
     assert_eq!(report["encoding"], "utf-16le");
     assert_eq!(report["lines_read"], 3);
     assert_eq!(report["totals"]["visit"]["read"], 5);
-    assert_eq!(report["totals"]["duration"]["read"], 0, "the last cell, whose NUL byte was missing, is 0");
+    assert_eq!(
+        report["totals"]["duration"]["read"], 0,
+        "the last cell, whose NUL byte was missing, is 0"
+    );
     let items = query(&store, "website");
     assert_eq!(items.len(), 21);
     assert_eq!(total(&items, "3", "dvisitor"), 2.0);
@@ -128,13 +150,19 @@ fn german_custom_variables_with_empty_cells_import_with_warnings() {
     let store = format!("sqlite:{}", dir.path().join("m.db").display());
     let report = import_fixture("custom-variables-de", &store);
     assert_eq!(report["lines_read"], 17);
-    assert!(report["warning_count"].as_u64().unwrap() > 0, "empty cells are warnings");
+    assert!(
+        report["warning_count"].as_u64().unwrap() > 0,
+        "empty cells are warnings"
+    );
     assert_eq!(report["totals"]["scartvalidamount"]["read"], 4000);
     let items = query(&store, "website");
     assert_eq!(total(&items, "Status user - looking at \"profile page\"", "visit"), 1.0);
     assert_eq!(total(&items, "VisitorType", "duration"), 725.0);
     let status_user: Vec<&Value> = items.iter().filter(|i| i["key"] == "Status user").collect();
-    assert!(status_user.iter().all(|i| i["metrics"].get("visit").is_none()), "an empty cell is not written");
+    assert!(
+        status_user.iter().all(|i| i["metrics"].get("visit").is_none()),
+        "an empty cell is not written"
+    );
 }
 
 #[test]

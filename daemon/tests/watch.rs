@@ -245,7 +245,7 @@ fn a_csv_written_slowly_in_chunks_is_imported_once_and_whole() {
         }
     }
     assert!(
-        poll_until(LONG, || env.processed("slow.report.json").is_some()),
+        poll_until(LONG, || env.processed("slow.json").is_some()),
         "never imported"
     );
     let report: Value = serde_json::from_slice(&fs::read(env.processed("slow.report.json").unwrap()).unwrap()).unwrap();
@@ -268,7 +268,7 @@ fn renamed_into_place_is_taken_without_waiting_for_the_settle_time() {
     std::thread::sleep(Duration::from_millis(200));
     fs::rename(part, env.drop.join("renamed.csv")).unwrap();
     fs::rename(tmp, env.drop.join("renamed.json")).unwrap();
-    assert!(poll_until(LONG, || env.processed("renamed.report.json").is_some()));
+    assert!(poll_until(LONG, || env.processed("renamed.json").is_some()));
     assert!(
         started.elapsed() < Duration::from_secs(25),
         "waited for the settle time"
@@ -285,7 +285,7 @@ fn the_profile_after_the_csv_triggers_the_import() {
     assert!(!watcher.wait_log("import started", Duration::from_millis(1500)));
     assert!(env.drop.join("late.csv").exists());
     env.write("late.json", PROFILE_2_DAYS);
-    assert!(poll_until(LONG, || env.processed("late.report.json").is_some()));
+    assert!(poll_until(LONG, || env.processed("late.json").is_some()));
     assert_eq!(sum(&env.query("default"), "visit"), 12);
 }
 
@@ -295,7 +295,7 @@ fn an_invalid_pair_goes_to_failed_with_line_and_column() {
     let _watcher = env.start(&["--settle-ms", "200"]);
     env.write("acme/bad.json", PROFILE_2_DAYS);
     env.write("acme/bad.csv", "Nom,Visites,Temps\nok.fr,10,20\nbad.fr,douze,20\n");
-    assert!(poll_until(LONG, || env.failed("bad.report.json").is_some()));
+    assert!(poll_until(LONG, || env.failed("bad.json").is_some()));
     let report_path = env.failed("bad.report.json").unwrap();
     assert!(
         report_path.parent().unwrap().ends_with("acme"),
@@ -334,15 +334,33 @@ fn kill_9_during_an_import_then_restart_gives_the_right_totals() {
     );
     assert!(env.drop.join("big.csv").exists(), "not moved before the write finished");
 
-    let watcher = env.start(&["--settle-ms", "200"]);
-    assert!(poll_until(Duration::from_secs(120), || env
-        .processed("big.report.json")
-        .is_some()));
-    assert_eq!(env.sql_count_and_visits(), (expected_items, (LINES * 31) as i64));
+    // SIGTERM while the redo is under way, with no time to finish: abandoned, exit 0, in place.
+    let watcher = env.start(&["--settle-ms", "200", "--stop-timeout-secs", "1"]);
     assert!(
         watcher.lines_with("cut short") > 0,
         "the ledger knew the import was cut short"
     );
+    assert!(watcher.wait_log("import started", LONG));
+    assert_eq!(watcher.terminate().code(), Some(0));
+    assert!(env.drop.join("big.csv").exists(), "an abandoned import stays in place");
+
+    let watcher = env.start(&["--settle-ms", "200"]);
+    assert!(poll_until(Duration::from_secs(120), || env
+        .processed("big.json")
+        .is_some()));
+    assert_eq!(env.sql_count_and_visits(), (expected_items, (LINES * 31) as i64));
+    assert_eq!(watcher.terminate().code(), Some(0));
+}
+
+#[test]
+fn polling_finds_pairs_without_events() {
+    let env = Env::new();
+    let watcher = env.start(&["--settle-ms", "200", "--poll", "1"]);
+    assert!(watcher.lines_with("\"mode\":\"poll\"") > 0);
+    env.write("nfs/polled.json", PROFILE_2_DAYS);
+    env.write("nfs/polled.csv", &website_csv("p", 3, 2));
+    assert!(poll_until(LONG, || env.processed("nfs/polled.json").is_some()));
+    assert_eq!(sum(&env.query("default"), "visit"), 6);
     assert_eq!(watcher.terminate().code(), Some(0));
 }
 
@@ -365,16 +383,17 @@ fn pairs_dropped_while_stopped_are_imported_at_start_per_subfolder_tenant() {
     std::os::unix::fs::symlink(outside.join("secret.csv"), env.drop.join("acme/linked.csv")).unwrap();
     std::os::unix::fs::symlink(outside.join("secret.json"), env.drop.join("acme/linked.json")).unwrap();
     let watcher = env.start(&["--settle-ms", "200", "--tenant-from-subfolder"]);
-    assert!(poll_until(LONG, || count_files(
-        &env.drop.join("processed"),
-        ".report.json"
-    ) == 2));
-    for kept_subfolders in [
+    // Subfolders are kept under processed/<date>/; the profile is moved last.
+    assert!(poll_until(LONG, || ["acme/2023/march.json", "globex/march.json"]
+        .iter()
+        .all(|f| env.processed(f).is_some())));
+    for kept in [
         "acme/2023/march.csv",
-        "acme/2023/march.json",
+        "acme/2023/march.report.json",
+        "globex/march.csv",
         "globex/march.report.json",
     ] {
-        assert!(env.processed(kept_subfolders).is_some(), "{kept_subfolders}");
+        assert!(env.processed(kept).is_some(), "{kept}");
     }
     assert_eq!(sum(&env.query("acme"), "visit"), 2 * 5);
     assert_eq!(sum(&env.query("globex"), "visit"), 3 * 7);
@@ -399,10 +418,11 @@ fn a_thousand_pairs_dropped_at_once_are_all_imported() {
     }
     let start = Instant::now();
     assert!(
+        // Each pair leaves its profile and its report: 2 JSON files.
         poll_until(Duration::from_secs(150), || count_files(
             &env.drop.join("processed"),
-            ".report.json"
-        ) == PAIRS),
+            ".json"
+        ) == 2 * PAIRS),
         "imported {} of {PAIRS}",
         count_files(&env.drop.join("processed"), ".report.json")
     );
@@ -469,7 +489,7 @@ fn a_pair_the_store_cannot_take_stays_in_place_and_is_retried() {
 
     db.execute_batch("ALTER TABLE daily_item_away RENAME TO daily_item")
         .unwrap();
-    assert!(poll_until(LONG, || env.processed("retry.report.json").is_some()));
+    assert!(poll_until(LONG, || env.processed("retry.json").is_some()));
     assert_eq!(sum(&env.query("default"), "visit"), 16);
     assert_eq!(watcher.terminate().code(), Some(0));
 }

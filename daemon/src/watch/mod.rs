@@ -361,8 +361,9 @@ impl Daemon {
                 done = self.jobs.join_next() => if done.is_none() { break },
                 _ = &mut deadline => {
                     warn!(abandoned = self.jobs.len(), "abandoning the imports under way; they are redone at the next start");
-                    self.jobs.abort_all();
-                    break;
+                    // An import cannot be cancelled mid-batch; leaving now is what a crash would
+                    // do, which the ledger and idempotent upserts are made for.
+                    std::process::exit(i32::from(EXIT_OK));
                 }
             }
         }
@@ -578,8 +579,11 @@ impl Daemon {
             };
             let csv = pair.csv.clone();
             let ctx = Arc::clone(&self.ctx);
-            let handle = self.jobs.spawn(async move {
-                let outcome = import_pair(&ctx, &pair, &tenant).await;
+            // Stores may do their work on the calling thread (SQLite does): on a blocking thread
+            // of its own, an import never starves the event loop.
+            let runtime = tokio::runtime::Handle::current();
+            let handle = self.jobs.spawn_blocking(move || {
+                let outcome = runtime.block_on(import_pair(&ctx, &pair, &tenant));
                 ImportDone { pair, outcome }
             });
             self.running.insert(handle.id(), csv);
@@ -728,16 +732,20 @@ async fn import_pair(ctx: &ImportContext, pair: &ReadyPair, tenant: &Tenant) -> 
         store: Some(ctx.store.as_ref()),
     };
     let (report, failure) = import.run(&mut |_, _| {}).await;
-    log_import(&csv_rel, tenant, &report);
     let (step, outcome, folder) = match failure {
         None => (Step::Imported, Outcome::Imported, PROCESSED),
         Some(Failure::Invalid) => (Step::Invalid, Outcome::Invalid, FAILED),
-        Some(Failure::Failed) => return Outcome::Failed,
+        Some(Failure::Failed) => {
+            log_import(&csv_rel, tenant, &report);
+            return Outcome::Failed;
+        }
     };
     if let Err(e) = ctx.ledger().append(record(step)) {
         error!(file = %csv_rel, error = %e, "cannot write the ledger");
     }
     set_aside(&ctx.config, pair, folder, &report);
+    // Last: when the log says imported, the files are already where they go.
+    log_import(&csv_rel, tenant, &report);
     outcome
 }
 

@@ -287,6 +287,17 @@ fn the_profile_after_the_csv_triggers_the_import() {
     env.write("late.json", PROFILE_2_DAYS);
     assert!(poll_until(LONG, || env.processed("late.json").is_some()));
     assert_eq!(sum(&env.query("default"), "visit"), 12);
+
+    // The same names again (a corrected export): imported, archived beside the first with a suffix.
+    env.write("late.json", PROFILE_2_DAYS);
+    env.write("late.csv", &website_csv("late", 3, 6));
+    assert!(poll_until(LONG, || env.processed("late-1.json").is_some()));
+    assert!(env.processed("late-1.csv").is_some() && env.processed("late-1.report.json").is_some());
+    assert_eq!(
+        fs::read_to_string(env.processed("late.csv").unwrap()).unwrap(),
+        website_csv("late", 3, 4)
+    );
+    assert_eq!(sum(&env.query("default"), "visit"), 18, "values replaced, not added");
 }
 
 #[test]

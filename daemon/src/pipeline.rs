@@ -96,20 +96,11 @@ enum PipelineError {
     Io(String, std::io::Error),
 }
 
-/// A report as one log line's worth of text: `status lines items duration [first problem]`.
-pub fn summary_line(report: &ImportReport) -> String {
-    let status = serde_json::to_value(report.status)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
-    let mut line = format!(
-        "{status}: lines={} items={} duration_ms={}",
-        report.lines_read, report.daily_items_written, report.duration_ms
-    );
-    if let Some(first) = report.errors.first() {
-        line.push_str(&format!(" first_error=\"{first}\""));
-    } else if let Some(message) = &report.message {
-        line.push_str(&format!(" error=\"{}\"", message.replace('\n', " ")));
+/// The first problem of a report, for a log line: the first cell error, else the message.
+pub fn first_problem(report: &ImportReport) -> Option<String> {
+    match (report.errors.first(), &report.message) {
+        (Some(first), _) => Some(first.to_string()),
+        (None, Some(message)) => Some(message.replace('\n', " ")),
+        (None, None) => None,
     }
-    line
 }

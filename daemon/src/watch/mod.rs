@@ -59,7 +59,7 @@ use self::names::{input_relative, role_of, TenantPolicy, FAILED, PROCESSED, STAT
 use self::settle::{FileState, Observed, ReadyPair, SettleRules, Settler};
 use crate::cli::StoreArgs;
 use crate::commands::UsageError;
-use crate::pipeline::{summary_line, Failure, PairImport};
+use crate::pipeline::{first_problem, Failure, PairImport};
 use crate::EXIT_OK;
 
 #[derive(Args, Debug)]
@@ -786,7 +786,7 @@ fn set_aside(config: &WatchConfig, pair: &ReadyPair, folder: &str, report: &Impo
 
 /// The one line per import: file, tenant, lines, items, duration, status.
 fn log_import(file: &str, tenant: &Tenant, report: &ImportReport) {
-    let summary = summary_line(report);
+    let summary = first_problem(report).map_or_else(|| "import done".to_string(), |p| format!("import stopped: {p}"));
     let (lines, items, duration_ms) = (report.lines_read, report.daily_items_written, report.duration_ms);
     match report.status {
         ImportStatus::Imported | ImportStatus::Validated => {

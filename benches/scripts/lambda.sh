@@ -39,6 +39,7 @@ sed -e "s/__PORT__/$port/" -e "s/__MOTO_PORT__/$moto_port/" "$ROOT/benches/nginx
 "$NGINX" -p "$work" -c "$work/nginx.conf" -e stderr &
 nginx_pid=$!
 trap 'kill "$nginx_pid" "$moto_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$moto_port/" && break; sleep 0.1; done
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 "$PYTHON" - "$csv" "$lines" "$work/event.json" <<'PY'
 import json, sys, time, boto3

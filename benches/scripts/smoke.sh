@@ -9,7 +9,7 @@ export SMOKE=1
 BENCH_DIR="$(mktemp -d "${TMPDIR:-/tmp}/reimport-bench-smoke.XXXX")"
 export BENCH_DIR
 trap 'rm -rf "$BENCH_DIR"' EXIT
-for bench in throughput memory sqlite dynamodb lambda; do
+for bench in throughput memory sqlite dynamodb lambda cost; do
     echo "--- $bench"
     "$here/$bench.sh"
 done

@@ -206,9 +206,9 @@ impl RuntimeApi {
         let (sender, receiver) = oneshot::channel();
         self.state.outcomes.lock().unwrap().insert(id.clone(), sender);
         self.events.send((id.clone(), event)).unwrap();
-        tokio::time::timeout(Duration::from_secs(120), receiver)
+        tokio::time::timeout(Duration::from_secs(900), receiver)
             .await
-            .unwrap_or_else(|_| panic!("{id}: no answer within 120 s"))
+            .unwrap_or_else(|_| panic!("{id}: no answer within 900 s, Lambda's limit"))
             .unwrap()
     }
 }
@@ -347,6 +347,21 @@ impl Function {
 
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// The process's peak resident memory so far, from /proc (Linux only).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// CPU time the process used so far (user + system), from /proc (Linux only).
+    pub fn cpu_ms(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(ticks * 10)
     }
 
     /// Waits for the process to end (a failed cold start) and returns its status.

@@ -255,3 +255,34 @@ async fn an_unreachable_s3_fails_the_invocation_so_lambda_retries() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_throttling_beyond_retries_fails_the_invocation_and_reports_failed() {
+    let (dynamodb, requests) = support::dynamodb_stand_in(
+        400,
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"Rate of requests exceeds the allowed throughput."}"#,
+    )
+    .await;
+    let env = Env::start_with(&[("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.as_str())]).await;
+    env.put_pair("incoming/acme/visits.csv", CSV, PROFILE).await;
+
+    let error = env
+        .runtime
+        .invoke(created_event(&["incoming/acme/visits.csv"]))
+        .await
+        .error();
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("importing s3://drop-zone/incoming/acme/visits.csv failed"),
+        "{message}"
+    );
+    assert!(
+        requests.load(std::sync::atomic::Ordering::Relaxed) > 9,
+        "the store did not retry"
+    );
+
+    let report = env.report("reports/acme/visits.json").await.expect("failure report");
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["lines_imported"], 3);
+    assert!(report["message"].as_str().unwrap().contains("store"), "{report}");
+}

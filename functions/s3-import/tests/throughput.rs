@@ -11,55 +11,14 @@
 
 mod support;
 
-use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use chrono::{Duration as Days, NaiveDate};
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 use support::{created_event, Env};
-use tokio::net::TcpListener;
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// A DynamoDB endpoint that accepts every request with `{}` and counts them.
-async fn instant_dynamodb() -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let requests = Arc::new(AtomicU64::new(0));
-    let counted = requests.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let counted = counted.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let counted = counted.clone();
-                    async move {
-                        let _ = req.into_body().collect().await;
-                        counted.fetch_add(1, Ordering::Relaxed);
-                        let mut response = Response::new(Full::new(Bytes::from_static(b"{}")));
-                        response
-                            .headers_mut()
-                            .insert("content-type", "application/x-amz-json-1.0".parse().unwrap());
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (endpoint, requests)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,7 +27,7 @@ async fn measures_import_throughput() {
     let days = setting("S3_IMPORT_MEASURE_DAYS", 5).max(1);
     let target = std::env::var("S3_IMPORT_MEASURE_TARGET").unwrap_or_else(|_| "fast".into());
 
-    let (dynamodb_endpoint, requests) = instant_dynamodb().await;
+    let (dynamodb_endpoint, requests) = support::dynamodb_stand_in(200, "{}").await;
     let extra: Vec<(&str, &str)> = if target == "moto" {
         vec![]
     } else {

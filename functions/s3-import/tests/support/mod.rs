@@ -284,6 +284,42 @@ async fn route(req: Request<Incoming>, state: Arc<RuntimeState>) -> Result<Respo
     Ok(reply(StatusCode::NOT_FOUND, "{}"))
 }
 
+/// A DynamoDB stand-in answering every request with `status` and `body`, counting requests:
+/// `200 {}` is an instant DynamoDB, a 400 throttling error a table that never keeps up.
+pub async fn dynamodb_stand_in(status: u16, body: &'static str) -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicU64::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let counted = counted.clone();
+                    async move {
+                        let _ = req.into_body().collect().await;
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        let response = Response::builder()
+                            .status(status)
+                            .header("content-type", "application/x-amz-json-1.0")
+                            .body(Full::new(Bytes::from_static(body.as_bytes())))
+                            .unwrap();
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (endpoint, requests)
+}
+
 /// The `s3-import` binary, polling a [`RuntimeApi`]; its logs are kept, it is killed on drop.
 pub struct Function {
     child: Child,

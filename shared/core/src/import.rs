@@ -5,6 +5,7 @@
 //! that one pass over the file fixes them all. Only then are daily items generated, batch by
 //! batch, straight from the distinct lines.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 
@@ -94,15 +95,13 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
     let mut merges: BTreeMap<usize, MergedKey> = BTreeMap::new();
     let mut merged_count: u64 = 0;
     let mut first_lines: Vec<u64> = Vec::new();
-    let mut raw_keys: hashbrown::HashMap<usize, String> = hashbrown::HashMap::new();
-    let mut totals_read: BTreeMap<Metric, Quantity> = BTreeMap::new();
+    let mut totals: Vec<Quantity> = vec![Quantity::ZERO; profile.metrics.len()];
     let mut lines_read: u64 = 0;
     let mut header_skipped = !profile.skip_header;
     let mut last_line: u64 = 0;
 
     let mut record = csv::StringRecord::new();
     let mut metric_values: Vec<Option<Quantity>> = vec![None; profile.metrics.len()];
-    let mut attribute_values: Vec<Option<String>> = vec![None; attribute_cols.len()];
 
     macro_rules! problem {
         ($line:expr, $idx:expr, $value:expr, $reason:expr) => {{
@@ -180,10 +179,10 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
                 continue;
             }
         };
-        for (slot, col) in attribute_cols.iter().enumerate() {
-            let v = normalise_text(&record[col.idx]);
-            attribute_values[slot] = (!v.is_empty()).then_some(v);
-        }
+        let attribute_values: Vec<Option<Cow<'_, str>>> = attribute_cols
+            .iter()
+            .map(|col| Some(normalise_text(&record[col.idx])).filter(|v| !v.is_empty()))
+            .collect();
         let mut line_ok = true;
         let mut any_metric = false;
         for (slot, col) in profile.metrics.iter().enumerate() {
@@ -232,7 +231,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             continue;
         }
         let attrs: Vec<Option<&str>> = attribute_values.iter().map(|v| v.as_deref()).collect();
-        let added = table.add(&key, &attrs, &metric_values).map_err(|_| {
+        let added = table.add(&key, raw_key, &attrs, &metric_values).map_err(|_| {
             Error::InvalidFile(InvalidFile {
                 issues: vec![CellIssue {
                     line,
@@ -257,15 +256,12 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             Ok(Added::New(i)) => {
                 debug_assert_eq!(i, first_lines.len());
                 first_lines.push(line);
-                if key != raw_key {
-                    raw_keys.insert(i, raw_key.to_string());
-                }
             }
             Ok(Added::Merged(i)) => {
                 merged_count += 1;
-                let first_raw = raw_keys.get(&i).cloned().unwrap_or_else(|| key.clone());
+                let first_raw = table.raw_key(i).to_string();
                 let entry = merges.entry(i).or_insert_with(|| MergedKey {
-                    key: key.clone(),
+                    key: key.to_string(),
                     lines: vec![first_lines[i]],
                     values: vec![first_raw],
                 });
@@ -277,9 +273,8 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
         }
         for (slot, col) in profile.metrics.iter().enumerate() {
             if let Some(v) = metric_values[slot] {
-                let total = totals_read.entry(col.metric).or_insert(Quantity::ZERO);
-                match total.checked_add(v) {
-                    Some(t) => *total = t,
+                match totals[slot].checked_add(v) {
+                    Some(t) => totals[slot] = t,
                     None => problem!(
                         line,
                         Some(col.idx),
@@ -310,6 +305,8 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
         }));
     }
     table.shrink();
+    let totals_read: BTreeMap<Metric, Quantity> =
+        profile.metrics.iter().zip(totals).map(|(col, total)| (col.metric, total)).collect();
     let mut merged: Vec<MergedKey> = merges.into_values().collect();
     merged.truncate(options.max_merges);
     Ok(ValidatedFile {
@@ -358,16 +355,16 @@ pub fn detect_delimiter(start: &[u8]) -> u8 {
 }
 
 /// Trims, removes Matomo's formula guard, and transliterates accented characters to ASCII.
-pub fn normalise_text(raw: &str) -> String {
+pub fn normalise_text(raw: &str) -> Cow<'_, str> {
     let text = strip_formula_guard(raw.trim());
     if text.is_ascii() {
-        text.to_string()
+        Cow::Borrowed(text)
     } else {
-        deunicode::deunicode(text).trim().to_string()
+        Cow::Owned(deunicode::deunicode(text).trim().to_string())
     }
 }
 
-fn normalise_key(kind: Kind, raw: &str) -> Result<String, String> {
+fn normalise_key(kind: Kind, raw: &str) -> Result<Cow<'_, str>, String> {
     let key = normalise_text(raw);
     if key.is_empty() {
         return Err(format!("the key {} is empty", kind.key_dimension()));
@@ -377,7 +374,7 @@ fn normalise_key(kind: Kind, raw: &str) -> Result<String, String> {
         if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
             return Err("a country must be an ISO 3166-1 alpha-2 code (two letters, e.g. FR)".to_string());
         }
-        return Ok(code);
+        return Ok(Cow::Owned(code));
     }
     Ok(key)
 }

@@ -2,9 +2,9 @@
 //! the metric values in flat columns. Memory grows with distinct lines, never with lines x days;
 //! daily items are generated from here on the fly.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::number::Quantity;
 
@@ -25,11 +25,13 @@ const NO_VALUE: u8 = u8::MAX;
 pub(crate) struct LineTable {
     arena: String,
     keys: Vec<Span>,
+    /// The key as the file wrote it, only where normalising changed it (else `ABSENT`).
+    raw_keys: Vec<Span>,
     attributes: Vec<Span>,
     units: Vec<u64>,
     scales: Vec<u8>,
     index: HashTable<u32>,
-    hasher: RandomState,
+    hasher: DefaultHashBuilder,
     attribute_count: usize,
     metric_count: usize,
 }
@@ -54,11 +56,12 @@ impl LineTable {
         LineTable {
             arena: String::new(),
             keys: Vec::new(),
+            raw_keys: Vec::new(),
             attributes: Vec::new(),
             units: Vec::new(),
             scales: Vec::new(),
             index: HashTable::new(),
-            hasher: RandomState::new(),
+            hasher: DefaultHashBuilder::default(),
             attribute_count,
             metric_count,
         }
@@ -74,6 +77,11 @@ impl LineTable {
 
     pub(crate) fn key(&self, line: usize) -> &str {
         self.text(self.keys[line]).unwrap_or_default()
+    }
+
+    /// The key as the file wrote it on the line's first row.
+    pub(crate) fn raw_key(&self, line: usize) -> &str {
+        self.text(self.raw_keys[line]).unwrap_or_else(|| self.key(line))
     }
 
     pub(crate) fn attribute(&self, line: usize, slot: usize) -> Option<&str> {
@@ -100,6 +108,7 @@ impl LineTable {
     pub(crate) fn add(
         &mut self,
         key: &str,
+        raw_key: &str,
         attributes: &[Option<&str>],
         metrics: &[Option<Quantity>],
     ) -> Result<Result<Added, Overflow>, ArenaFull> {
@@ -145,6 +154,8 @@ impl LineTable {
         let line = self.keys.len();
         let key_span = self.push_text(key)?;
         self.keys.push(key_span);
+        let raw_span = if raw_key == key { ABSENT } else { self.push_text(raw_key)? };
+        self.raw_keys.push(raw_span);
         for value in attributes {
             let span = match value {
                 Some(v) => self.push_text(v)?,
@@ -176,6 +187,7 @@ impl LineTable {
     pub(crate) fn shrink(&mut self) {
         self.arena.shrink_to_fit();
         self.keys.shrink_to_fit();
+        self.raw_keys.shrink_to_fit();
         self.attributes.shrink_to_fit();
         self.units.shrink_to_fit();
         self.scales.shrink_to_fit();

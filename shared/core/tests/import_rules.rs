@@ -115,7 +115,7 @@ fn pagetree_with_url_and_the_seed_columns() {
     let first = items(&file).into_iter().find(|i| i.key == "/produits/ete").unwrap();
     assert_eq!(first.dimensions.get(Dimension::PageInfoUrl), Some("https://example.fr/produits/ete"));
     assert_eq!(first.dimensions.get(Dimension::PageInfoName), Some("/produits/ete"));
-    assert_eq!(first.metrics.get(Metric::Hit), Some(Quantity::whole(30 + 930 % 31)));
+    assert_eq!(first.metrics.get(Metric::Hit), Some(Quantity::whole(30)), "930 over 31 days");
 }
 
 #[test]

@@ -100,7 +100,10 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
     let mut header_skipped = !profile.skip_header;
     let mut last_line: u64 = 0;
 
-    let mut record = csv::StringRecord::new();
+    let mut record = csv::ByteRecord::new();
+    // Only the mapped columns are decoded as text: the others may hold anything.
+    let mut used_columns: Vec<usize> = profile.dimensions.iter().map(|c| c.idx).collect();
+    used_columns.extend(profile.metrics.iter().map(|c| c.idx));
     let mut metric_values: Vec<Option<Quantity>> = vec![None; profile.metrics.len()];
 
     macro_rules! problem {
@@ -118,7 +121,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
     }
 
     loop {
-        match csv.read_record(&mut record) {
+        match csv.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
@@ -151,7 +154,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             header_skipped = true;
             continue;
         }
-        if record.iter().all(|f| f.trim().is_empty()) {
+        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             continue;
         }
         lines_read += 1;
@@ -171,7 +174,31 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             continue;
         }
 
-        let raw_key = &record[key_col.idx];
+        let mut cells: Vec<&str> = vec![""; needed_columns];
+        let mut bad_utf8 = None;
+        for &idx in &used_columns {
+            match std::str::from_utf8(&record[idx]) {
+                Ok(text) => cells[idx] = text,
+                Err(_) => {
+                    bad_utf8 = Some(idx);
+                    break;
+                }
+            }
+        }
+        if let Some(idx) = bad_utf8 {
+            problem!(
+                line,
+                Some(idx),
+                String::from_utf8_lossy(&record[idx]),
+                format!(
+                    "not valid UTF-8 (the start of the file was); set \"encoding\" in the profile to one of {}",
+                    TextEncoding::NAMES.join(", ")
+                )
+            );
+            // Nothing after an encoding mismatch can be trusted.
+            break;
+        }
+        let raw_key = cells[key_col.idx];
         let key = match normalise_key(profile.kind, raw_key) {
             Ok(k) => k,
             Err(reason) => {
@@ -181,12 +208,12 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
         };
         let attribute_values: Vec<Option<Cow<'_, str>>> = attribute_cols
             .iter()
-            .map(|col| Some(normalise_text(&record[col.idx])).filter(|v| !v.is_empty()))
+            .map(|col| Some(normalise_text(cells[col.idx])).filter(|v| !v.is_empty()))
             .collect();
         let mut line_ok = true;
         let mut any_metric = false;
         for (slot, col) in profile.metrics.iter().enumerate() {
-            let raw = &record[col.idx];
+            let raw = cells[col.idx];
             match parse_metric(raw, col.metric.unit(), profile.decimal_separator) {
                 Ok(Some(v)) => {
                     metric_values[slot] = Some(v);
@@ -248,7 +275,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
                 problem!(
                     line,
                     Some(col.idx),
-                    &record[col.idx],
+                    cells[col.idx],
                     format!("the sum of {} for this key is too large", col.metric)
                 );
                 continue;
@@ -278,7 +305,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
                     None => problem!(
                         line,
                         Some(col.idx),
-                        &record[col.idx],
+                        cells[col.idx],
                         format!("the file's total of {} is too large", col.metric)
                     ),
                 }
@@ -305,8 +332,12 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
         }));
     }
     table.shrink();
-    let totals_read: BTreeMap<Metric, Quantity> =
-        profile.metrics.iter().zip(totals).map(|(col, total)| (col.metric, total)).collect();
+    let totals_read: BTreeMap<Metric, Quantity> = profile
+        .metrics
+        .iter()
+        .zip(totals)
+        .map(|(col, total)| (col.metric, total))
+        .collect();
     let mut merged: Vec<MergedKey> = merges.into_values().collect();
     merged.truncate(options.max_merges);
     Ok(ValidatedFile {

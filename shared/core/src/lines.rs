@@ -154,7 +154,11 @@ impl LineTable {
         let line = self.keys.len();
         let key_span = self.push_text(key)?;
         self.keys.push(key_span);
-        let raw_span = if raw_key == key { ABSENT } else { self.push_text(raw_key)? };
+        let raw_span = if raw_key == key {
+            ABSENT
+        } else {
+            self.push_text(raw_key)?
+        };
         self.raw_keys.push(raw_span);
         for value in attributes {
             let span = match value {

@@ -7,9 +7,19 @@ use reimport_core::{
     TextEncoding, ValidatedFile,
 };
 
-fn profile(kind: &str, dims: &[(usize, &str)], metrics: &[(usize, &str)], from: &str, to: &str, extra: &str) -> ImportProfile {
+fn profile(
+    kind: &str,
+    dims: &[(usize, &str)],
+    metrics: &[(usize, &str)],
+    from: &str,
+    to: &str,
+    extra: &str,
+) -> ImportProfile {
     let cols = |c: &[(usize, &str)]| {
-        c.iter().map(|(i, t)| format!(r#"{{"idx":{i},"target":"{t}"}}"#)).collect::<Vec<_>>().join(",")
+        c.iter()
+            .map(|(i, t)| format!(r#"{{"idx":{i},"target":"{t}"}}"#))
+            .collect::<Vec<_>>()
+            .join(",")
     };
     let json = format!(
         r#"{{"skipHeader":true,"kind":"{kind}","dimensions":[{}],"metrics":[{}],"period":{{"from":"{from}","to":"{to}","scale":"D"}}{extra}}}"#,
@@ -61,7 +71,10 @@ fn seed_website_example_spreads_over_march() {
     let file = read(&p, csv.as_bytes()).unwrap();
     assert_eq!(file.daily_item_count(), 31);
     assert_eq!(series(&file, "example.com", Metric::Visit), vec!["100".to_string(); 31]);
-    assert_eq!(series(&file, "example.com", Metric::Duration), vec!["6000".to_string(); 31]);
+    assert_eq!(
+        series(&file, "example.com", Metric::Duration),
+        vec!["6000".to_string(); 31]
+    );
     let dv = series(&file, "example.com", Metric::DVisitor);
     assert_eq!(dv[0], "90", "2490 = 31 x 80 + 10: the remainder on the first day");
     assert!(dv[1..].iter().all(|d| d == "80"));
@@ -81,7 +94,11 @@ fn spreading_table() {
     for (value, from, to, want) in cases {
         let p = website(&[(1, "visit")], from, to);
         let file = read(&p, format!("Nom,Visites\nsite,{value}\n").as_bytes()).unwrap();
-        assert_eq!(series(&file, "site", Metric::Visit), *want, "{value} from {from} to {to}");
+        assert_eq!(
+            series(&file, "site", Metric::Visit),
+            *want,
+            "{value} from {from} to {to}"
+        );
     }
 }
 
@@ -92,30 +109,56 @@ fn leap_year_february_has_29_days() {
     let all = items(&file);
     assert_eq!(all.len(), 29);
     assert_eq!(all[28].day, NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
-    assert!(all.iter().all(|i| i.metrics.get(Metric::Visit) == Some(Quantity::whole(2))));
+    assert!(all
+        .iter()
+        .all(|i| i.metrics.get(Metric::Visit) == Some(Quantity::whole(2))));
 }
 
 #[test]
 fn amounts_spread_in_their_smallest_unit() {
-    let p = website(&[(1, "scartvalidamount"), (2, "estimatevalidamount")], "01/03/2023", "03/03/2023");
+    let p = website(
+        &[(1, "scartvalidamount"), (2, "estimatevalidamount")],
+        "01/03/2023",
+        "03/03/2023",
+    );
     let file = read(&p, "Nom;CA;Leads\nshop;100,00;100\n".as_bytes()).unwrap();
-    assert_eq!(series(&file, "shop", Metric::SCartValidAmount), ["33.34", "33.33", "33.33"]);
+    assert_eq!(
+        series(&file, "shop", Metric::SCartValidAmount),
+        ["33.34", "33.33", "33.33"]
+    );
     assert_eq!(series(&file, "shop", Metric::EstimateValidAmount), ["34", "33", "33"]);
     let file = read(&p, "Nom;CA;Leads\nshop;\"1 234,6 €\";0,01\n".as_bytes()).unwrap();
-    assert_eq!(series(&file, "shop", Metric::SCartValidAmount), ["411.6", "411.5", "411.5"]);
-    assert_eq!(series(&file, "shop", Metric::EstimateValidAmount), ["0.01", "0.00", "0.00"]);
+    assert_eq!(
+        series(&file, "shop", Metric::SCartValidAmount),
+        ["411.6", "411.5", "411.5"]
+    );
+    assert_eq!(
+        series(&file, "shop", Metric::EstimateValidAmount),
+        ["0.01", "0.00", "0.00"]
+    );
 }
 
 #[test]
 fn pagetree_with_url_and_the_seed_columns() {
-    let p = ImportProfile::from_json(include_str!("../../../examples/pagetree.json"), &ProfileLimits::default()).unwrap();
+    let p = ImportProfile::from_json(
+        include_str!("../../../examples/pagetree.json"),
+        &ProfileLimits::default(),
+    )
+    .unwrap();
     let csv = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/pagetree.csv")).unwrap();
     let file = read(&p, &csv).unwrap();
     assert_eq!(file.line_count(), 3);
     let first = items(&file).into_iter().find(|i| i.key == "/produits/ete").unwrap();
-    assert_eq!(first.dimensions.get(Dimension::PageInfoUrl), Some("https://example.fr/produits/ete"));
+    assert_eq!(
+        first.dimensions.get(Dimension::PageInfoUrl),
+        Some("https://example.fr/produits/ete")
+    );
     assert_eq!(first.dimensions.get(Dimension::PageInfoName), Some("/produits/ete"));
-    assert_eq!(first.metrics.get(Metric::Hit), Some(Quantity::whole(30)), "930 over 31 days");
+    assert_eq!(
+        first.metrics.get(Metric::Hit),
+        Some(Quantity::whole(30)),
+        "930 over 31 days"
+    );
 }
 
 #[test]
@@ -124,7 +167,11 @@ fn colliding_keys_are_merged_and_reported() {
     let csv = "Nom,Visites,CA\nÉté,10,\"1,5\"\n Ete ,5,\"0,25\"\nautre,1,1\nete,1,1\n";
     let file = read(&p, csv.as_bytes()).unwrap();
     assert_eq!(file.lines_read(), 4);
-    assert_eq!(file.line_count(), 3, "Été and Ete are one line; ete (lower case) is another");
+    assert_eq!(
+        file.line_count(),
+        3,
+        "Été and Ete are one line; ete (lower case) is another"
+    );
     assert_eq!(series(&file, "Ete", Metric::Visit), ["15"]);
     assert_eq!(series(&file, "Ete", Metric::SCartValidAmount), ["1.75"]);
     let (merged, count) = file.merged_keys();
@@ -137,24 +184,49 @@ fn colliding_keys_are_merged_and_reported() {
 
 #[test]
 fn accents_are_removed_and_values_trimmed() {
-    let p = profile("pagetree", &[(0, "pageinfo_name"), (1, "pageinfo_url")], &[(2, "hit")], "01/03/2023", "01/03/2023", "");
-    let file = read(&p, "n,u,h\n  Crème brûlée à Noël  , https://x.fr/crème ,3\n'=cmd,,1\n".as_bytes()).unwrap();
+    let p = profile(
+        "pagetree",
+        &[(0, "pageinfo_name"), (1, "pageinfo_url")],
+        &[(2, "hit")],
+        "01/03/2023",
+        "01/03/2023",
+        "",
+    );
+    let file = read(
+        &p,
+        "n,u,h\n  Crème brûlée à Noël  , https://x.fr/crème ,3\n'=cmd,,1\n".as_bytes(),
+    )
+    .unwrap();
     let keys: Vec<&str> = items(&file).iter().map(|i| i.key).collect();
     assert_eq!(keys, ["Creme brulee a Noel", "=cmd"]);
-    assert_eq!(items(&file)[0].dimensions.get(Dimension::PageInfoUrl), Some("https://x.fr/creme"));
+    assert_eq!(
+        items(&file)[0].dimensions.get(Dimension::PageInfoUrl),
+        Some("https://x.fr/creme")
+    );
     assert_eq!(items(&file)[1].dimensions.get(Dimension::PageInfoUrl), None);
 }
 
 #[test]
 fn country_codes_are_upper_case_alpha2() {
-    let p = profile("geoloccountry", &[(1, "geoloccountry_isocode")], &[(0, "visit")], "01/03/2023", "01/03/2023", "");
+    let p = profile(
+        "geoloccountry",
+        &[(1, "geoloccountry_isocode")],
+        &[(0, "visit")],
+        "01/03/2023",
+        "01/03/2023",
+        "",
+    );
     let file = read(&p, b"v,code\n5,fr\n3,De\n").unwrap();
     let keys: Vec<&str> = items(&file).iter().map(|i| i.key).collect();
     assert_eq!(keys, ["FR", "DE"]);
     let bad = invalid(read(&p, b"v,code\n5,France\n"));
     assert_eq!(bad.issues[0].line, 2);
     assert_eq!(bad.issues[0].idx, Some(1));
-    assert!(bad.issues[0].reason.contains("ISO 3166-1 alpha-2"), "{}", bad.issues[0].reason);
+    assert!(
+        bad.issues[0].reason.contains("ISO 3166-1 alpha-2"),
+        "{}",
+        bad.issues[0].reason
+    );
 }
 
 #[test]
@@ -182,10 +254,16 @@ fn durations_in_h_mm_ss_become_seconds() {
 fn each_encoding_gives_the_same_lines() {
     let p = website(&[(1, "visit")], "01/03/2023", "01/03/2023");
     let text = "Nom,Visites\nÉté à Paris,12\nCafé,3";
-    let utf16le: Vec<u8> = [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(|u| u.to_le_bytes())).collect();
+    let utf16le: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(|u| u.to_le_bytes()))
+        .collect();
     let mut utf16le_short = utf16le.clone();
     utf16le_short.pop();
-    let utf16be: Vec<u8> = [0xFE, 0xFF].into_iter().chain(text.encode_utf16().flat_map(|u| u.to_be_bytes())).collect();
+    let utf16be: Vec<u8> = [0xFE, 0xFF]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(|u| u.to_be_bytes()))
+        .collect();
     let cp1252: Vec<u8> = text.chars().map(|c| u8::try_from(u32::from(c)).unwrap()).collect();
     let bom8: Vec<u8> = [0xEF, 0xBB, 0xBF].into_iter().chain(text.bytes()).collect();
     let crlf = text.replace('\n', "\r\n");
@@ -205,7 +283,14 @@ fn each_encoding_gives_the_same_lines() {
             .iter()
             .map(|i| (i.key.to_string(), i.metrics.get(Metric::Visit).unwrap().to_string()))
             .collect();
-        assert_eq!(got, [("Ete a Paris".to_string(), "12".to_string()), ("Cafe".into(), "3".into())], "{name}");
+        assert_eq!(
+            got,
+            [
+                ("Ete a Paris".to_string(), "12".to_string()),
+                ("Cafe".into(), "3".into())
+            ],
+            "{name}"
+        );
     }
 }
 
@@ -222,11 +307,26 @@ fn delimiters_are_detected_and_quotes_respected() {
         let file = read(&p, bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
         let all = items(&file);
         assert_eq!(all[0].key, "a, b", "{name}");
-        assert_eq!(all[0].metrics.get(Metric::SCartValidAmount).unwrap().to_string(), "2.50", "{name}");
+        assert_eq!(
+            all[0].metrics.get(Metric::SCartValidAmount).unwrap().to_string(),
+            "2.50",
+            "{name}"
+        );
     }
-    let forced = profile("website", &[(0, "website_name")], &[(1, "visit")], "01/03/2023", "01/03/2023", r#","delimiter":";""#);
+    let forced = profile(
+        "website",
+        &[(0, "website_name")],
+        &[(1, "visit")],
+        "01/03/2023",
+        "01/03/2023",
+        r#","delimiter":";""#,
+    );
     let file = read(&forced, b"Nom,x;V\na,b;7\n").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(items(&file)[0].key, "a,b", "the profile's delimiter wins over detection");
+    assert_eq!(
+        items(&file)[0].key,
+        "a,b",
+        "the profile's delimiter wins over detection"
+    );
 }
 
 #[test]
@@ -239,7 +339,10 @@ fn a_bad_cell_refuses_the_whole_file_with_line_column_value_and_reason() {
     assert_eq!((issue.line, issue.idx, issue.value.as_str()), (3, Some(1), "douze"));
     assert_eq!(issue.reason, "not a number for visit");
     let text = Error::InvalidFile(bad).to_string();
-    assert!(text.contains("line 3, column 2 (idx 1), value \"douze\": not a number for visit"), "{text}");
+    assert!(
+        text.contains("line 3, column 2 (idx 1), value \"douze\": not a number for visit"),
+        "{text}"
+    );
     assert!(text.contains("nothing was written"), "{text}");
 }
 
@@ -253,7 +356,12 @@ fn refusals_table() {
         ("Nom,V,CA\na,1,\"1,234\"\n", 2, Some(2), "\"decimalSeparator\""),
         ("Nom,V,CA\na,1,1.234\n", 2, Some(2), "\"decimalSeparator\""),
         ("Nom,V,CA\n,1,1\n", 2, Some(0), "the key website_name is empty"),
-        ("Nom,V,CA\na,1\n", 2, None, "the line has 2 columns, the profile reads up to column 3 (idx 2)"),
+        (
+            "Nom,V,CA\na,1\n",
+            2,
+            None,
+            "the line has 2 columns, the profile reads up to column 3 (idx 2)",
+        ),
         ("Nom,V,CA\n", 1, None, "no data line after its header"),
         ("Nom,V,CA\na,99999999999999999999,1\n", 2, Some(1), "too large"),
     ];
@@ -309,8 +417,10 @@ fn invalid_utf8_after_the_sniff_window_names_the_encoding_option() {
 fn by_day_order_visits_every_line_each_day() {
     let p = website(&[(1, "visit")], "01/03/2023", "03/03/2023");
     let file = read(&p, b"Nom,V\na,3\nb,3\n").unwrap();
-    let order: Vec<(&str, u32)> =
-        file.daily_items(ItemOrder::ByDay).map(|i| (i.key, chrono::Datelike::day(&i.day))).collect();
+    let order: Vec<(&str, u32)> = file
+        .daily_items(ItemOrder::ByDay)
+        .map(|i| (i.key, chrono::Datelike::day(&i.day)))
+        .collect();
     assert_eq!(order, [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3), ("b", 3)]);
 }
 

@@ -127,19 +127,6 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             Err(e) => {
                 let line = e.position().map_or(last_line + 1, |p| p.line());
                 match e.into_kind() {
-                    csv::ErrorKind::Utf8 { err, .. } => {
-                        problem!(
-                            line,
-                            Some(err.field()),
-                            "",
-                            format!(
-                                "not valid UTF-8 (the start of the file was); set \"encoding\" in the profile to one of {}",
-                                TextEncoding::NAMES.join(", ")
-                            )
-                        );
-                        // Nothing after an encoding mismatch can be trusted.
-                        break;
-                    }
                     csv::ErrorKind::Io(io) => return Err(io_error(io)),
                     other => {
                         problem!(line, None, "", format!("unreadable CSV: {other:?}"));

@@ -3,11 +3,13 @@
 
 Reads the same generated pagetree CSV with the csv module, spreads each line's metrics over the
 31 days of March 2023 (floor a day, the remainder on the first day, like reimport), and upserts
-one row per (tenant, kind, key, day) into the same table reimport writes (create it first with
-`reimport setup --store sqlite:DB`), with INSERT ... ON CONFLICT DO UPDATE, executemany over a
-generator, one transaction, and the same pragmas as reimport (WAL, synchronous=NORMAL).
-It binds only the columns it has (cheaper than reimport's NULLs for the metrics not sent), and
-validates nothing beyond int(): a fair, lean baseline.
+one row per (tenant, kind, key, day) into the same schema reimport writes (create it first with
+`reimport setup --store sqlite:DB`; schema version 2: a `series` row per (tenant, kind, key), an
+`origin` row per import, `daily_item` keyed by (series, day) with day = days since 1970-01-01).
+One transaction, the same pragmas as reimport (WAL, synchronous=NORMAL, 16 MB cache): the origin
+row, the series rows (executemany, ON CONFLICT DO NOTHING), their ids read back into a dict, then
+the daily rows with INSERT ... ON CONFLICT DO UPDATE, executemany over a generator.
+It validates nothing beyond int(): a fair, lean baseline.
 
 usage: reference_sqlite.py CSV DB
 prints one JSON line: read_seconds, write_seconds, daily_items_per_s
@@ -19,8 +21,10 @@ import sqlite3
 import sys
 import time
 
-DAYS = [(datetime.date(2023, 3, 1) + datetime.timedelta(days=d)).isoformat() for d in range(31)]
+EPOCH = datetime.date(1970, 1, 1)
+DAYS = [(datetime.date(2023, 3, 1) + datetime.timedelta(days=d) - EPOCH).days for d in range(31)]
 METRICS = [("hit", 2), ("duration", 3), ("visitin", 22), ("visitone", 25), ("visitout", 26)]
+TENANT, KIND = "bench", "pagetree"
 
 
 def read_lines(path):
@@ -33,13 +37,14 @@ def read_lines(path):
     return lines
 
 
-def daily_rows(lines, source, imported_at):
+def daily_rows(lines, series_ids, origin_id):
     n = len(DAYS)
     for key, url, totals in lines:
+        series = series_ids[key]
         shares = [(t // n, t % n) for t in totals]
         for d, day in enumerate(DAYS):
             values = [base + rem if d == 0 else base for base, rem in shares]
-            yield ("bench", "pagetree", key, day, url, *values, source, imported_at)
+            yield (series, day, origin_id, url, *values)
 
 
 def main():
@@ -52,17 +57,25 @@ def main():
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA temp_store=MEMORY")
-    conn.execute("PRAGMA cache_size=-32768")
+    conn.execute("PRAGMA cache_size=-16384")
     names = [m for m, _ in METRICS]
-    columns = ["tenant", "kind", "key", "day", "pageinfo_url", *names, "source", "imported_at"]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in ["pageinfo_url", *names, "source", "imported_at"])
+    columns = ["series", "day", "origin", "pageinfo_url", *names]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in ["origin", "pageinfo_url", *names])
     sql = (
         f"INSERT INTO daily_item ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT (tenant, kind, key, day) DO UPDATE SET {updates}"
+        f"ON CONFLICT (series, day) DO UPDATE SET {updates}"
     )
+    origin = (csv_path, "2026-01-01T00:00:00.000Z")
     started = time.perf_counter()
     conn.execute("BEGIN")
-    cursor = conn.executemany(sql, daily_rows(lines, csv_path, "2026-01-01T00:00:00.000Z"))
+    conn.execute("INSERT INTO origin (source, imported_at) VALUES (?, ?) ON CONFLICT DO NOTHING", origin)
+    (origin_id,) = conn.execute("SELECT id FROM origin WHERE source = ? AND imported_at = ?", origin).fetchone()
+    conn.executemany(
+        "INSERT INTO series (tenant, kind, key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        ((TENANT, KIND, key) for key, _, _ in lines),
+    )
+    series_ids = dict(conn.execute("SELECT key, id FROM series WHERE tenant = ? AND kind = ?", (TENANT, KIND)))
+    cursor = conn.executemany(sql, daily_rows(lines, series_ids, origin_id))
     items = cursor.rowcount
     conn.execute("COMMIT")
     write_seconds = time.perf_counter() - started

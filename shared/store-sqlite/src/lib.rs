@@ -1,9 +1,19 @@
 //! The embedded default store: one SQLite file, one row per (tenant, kind, key, day).
 //!
-//! Every metric of the catalog is a column; an upsert binds NULL for the metrics an item does
-//! not carry and `ON CONFLICT DO UPDATE SET m = coalesce(excluded.m, m)` keeps them, so one
-//! prepared statement serves every kind and profile. Amounts are TEXT holding the exact
-//! decimal; counts are INTEGER. A batch is one transaction.
+//! Schema version 2 (version 1 files are migrated on open, in one transaction):
+//!
+//! - `series (id, tenant, kind, key)`: one row per line identity, `id` an integer assigned in the
+//!   order lines are first written, so a file's rows are appended in key order.
+//! - `origin (id, source, imported_at)`: one row per import (file and time).
+//! - `daily_item (series, day, origin, <attributes>, <metrics>)`, `WITHOUT ROWID`, keyed by the
+//!   integers `(series, day)`; `day` counts days since 1970-01-01. Amounts are TEXT holding the
+//!   exact decimal; counts are INTEGER; a metric never sent is NULL.
+//! - `daily_item_text`: a view with the version-1 columns (text day, tenant, kind, key, source,
+//!   imported_at) for reading the store by hand.
+//!
+//! An upsert binds only the columns an item carries (one prepared statement per set of columns,
+//! cached) and `ON CONFLICT DO UPDATE` sets exactly those: metrics not sent stay. A batch is one
+//! transaction; it is sorted by `(series, day)` so inserts are near-appends.
 //!
 //! Calls run on the calling thread: SQLite work per batch is short, and this keeps borrowed
 //! items borrowable (no copy into a blocking task). Concurrent imports share one connection
@@ -19,10 +29,14 @@ use reimport_core::{
     DailyItem, Dimension, ImportOrigin, ItemOrder, ItemQuery, Kind, Metric, MetricUnit, Quantity, Store, StoreError,
     StoredItem,
 };
-use rusqlite::{params_from_iter, types::Null, types::Value, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{
+    params_from_iter, types::Value, CachedStatement, Connection, ErrorCode, OptionalExtension, TransactionBehavior,
+};
 
 const TABLE: &str = "daily_item";
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+/// `NaiveDate::num_days_from_ce` of 1970-01-01: `day` columns count from there.
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -82,8 +96,22 @@ pub struct SqliteStore {
     batch_size: usize,
 }
 
+/// The stored form of a day: days since 1970-01-01.
+fn day_number(day: NaiveDate) -> i64 {
+    i64::from(day.num_days_from_ce() - EPOCH_DAYS_FROM_CE)
+}
+
+fn day_from_number(n: i64) -> Option<NaiveDate> {
+    let n = i32::try_from(n).ok()?.checked_add(EPOCH_DAYS_FROM_CE)?;
+    NaiveDate::from_num_days_from_ce_opt(n)
+}
+
+fn sql_error(doing: &'static str) -> impl Fn(rusqlite::Error) -> Error + Copy {
+    move |source| Error::Sqlite { doing, source }
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed, migrating a version-1 file) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, Error> {
         let path = path.as_ref().to_path_buf();
         let connection = Connection::open(&path).map_err(|source| Error::Open {
@@ -109,8 +137,8 @@ impl SqliteStore {
     }
 
     fn prepare(&self) -> Result<(), Error> {
-        let conn = self.lock()?;
-        let sql = |doing| move |source| Error::Sqlite { doing, source };
+        let mut conn = self.lock()?;
+        let sql = sql_error;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(sql("setting the busy timeout"))?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -119,11 +147,39 @@ impl SqliteStore {
             .map_err(sql("setting synchronous"))?;
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql("setting temp_store"))?;
-        conn.pragma_update(None, "cache_size", -32_768)
+        conn.pragma_update(None, "cache_size", -16_384)
             .map_err(sql("setting cache_size"))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sql("reading the schema version"))?;
+        conn.set_prepared_statement_cache_capacity(32);
+        if self.schema_version(&conn)? == Some(SCHEMA_VERSION) {
+            return Ok(());
+        }
+        // Create or migrate under the write lock, deciding again once it is held: another
+        // process may have done it meanwhile.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("starting the schema transaction"))?;
+        match self.schema_version(&tx)? {
+            None => {
+                tx.execute_batch(&self.schema_sql())
+                    .map_err(sql("creating the schema"))?;
+            }
+            Some(1) => {
+                tx.execute_batch(&self.migration_from_v1_sql())
+                    .map_err(sql("migrating the schema from version 1"))?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(found) => {
+                return Err(Error::SchemaVersion {
+                    path: self.path.clone(),
+                    found,
+                })
+            }
+        }
+        tx.commit().map_err(sql("committing the schema"))
+    }
+
+    /// `None` for an empty file, else `PRAGMA user_version`.
+    fn schema_version(&self, conn: &Connection) -> Result<Option<i64>, Error> {
         let exists: Option<String> = conn
             .query_row(
                 "SELECT name FROM sqlite_master WHERE type='table' AND name=?1",
@@ -131,120 +187,132 @@ impl SqliteStore {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(sql("reading the schema"))?;
-        match (exists, version) {
-            (None, _) => {
-                let mut columns = vec![
-                    "tenant TEXT NOT NULL".to_string(),
-                    "kind TEXT NOT NULL".to_string(),
-                    "key TEXT NOT NULL".to_string(),
-                    "day TEXT NOT NULL".to_string(),
-                ];
-                columns.extend(self.attributes.iter().map(|d| format!("{d} TEXT")));
-                columns.extend(Metric::ALL.iter().map(|m| {
-                    let ty = if m.unit() == MetricUnit::Amount {
-                        "TEXT"
-                    } else {
-                        "INTEGER"
-                    };
-                    format!("{m} {ty}")
-                }));
-                columns.push("source TEXT NOT NULL".to_string());
-                columns.push("imported_at TEXT NOT NULL".to_string());
-                columns.push("PRIMARY KEY (tenant, kind, key, day)".to_string());
-                let ddl = format!("CREATE TABLE {TABLE} ({}) WITHOUT ROWID", columns.join(", "));
-                conn.execute_batch(&format!(
-                    "BEGIN; {ddl}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .map_err(sql("creating the schema"))?;
-            }
-            (Some(_), SCHEMA_VERSION) => {}
-            (Some(_), found) => {
-                return Err(Error::SchemaVersion {
-                    path: self.path.clone(),
-                    found,
-                })
-            }
+            .map_err(sql_error("reading the schema"))?;
+        if exists.is_none() {
+            return Ok(None);
         }
-        Ok(())
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map(Some)
+            .map_err(sql_error("reading the schema version"))
     }
 
-    fn upsert_sql(&self) -> String {
-        let mut columns: Vec<String> = ["tenant", "kind", "key", "day"].map(String::from).to_vec();
-        columns.extend(self.attributes.iter().map(|d| d.to_string()));
-        columns.extend(Metric::ALL.iter().map(|m| m.to_string()));
-        columns.push("source".into());
-        columns.push("imported_at".into());
-        let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-        let mut updates: Vec<String> = self
-            .attributes
-            .iter()
-            .map(|d| format!("{d} = coalesce(excluded.{d}, {d})"))
-            .chain(Metric::ALL.iter().map(|m| format!("{m} = coalesce(excluded.{m}, {m})")))
-            .collect();
-        updates.push("source = excluded.source".into());
-        updates.push("imported_at = excluded.imported_at".into());
+    /// The attribute and metric columns of `daily_item`, in order, with their types.
+    fn value_columns(&self) -> Vec<(String, &'static str)> {
+        let mut columns: Vec<(String, &'static str)> =
+            self.attributes.iter().map(|d| (d.to_string(), "TEXT")).collect();
+        columns.extend(Metric::ALL.iter().map(|m| {
+            let ty = if m.unit() == MetricUnit::Amount {
+                "TEXT"
+            } else {
+                "INTEGER"
+            };
+            (m.to_string(), ty)
+        }));
+        columns
+    }
+
+    fn schema_sql(&self) -> String {
+        let values: Vec<String> = self.value_columns().iter().map(|(c, ty)| format!("{c} {ty}")).collect();
+        let names: Vec<String> = self.value_columns().into_iter().map(|(c, _)| c).collect();
         format!(
-            "INSERT INTO {TABLE} ({}) VALUES ({}) ON CONFLICT (tenant, kind, key, day) DO UPDATE SET {}",
+            "CREATE TABLE series (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, \
+                 key TEXT NOT NULL, UNIQUE (tenant, kind, key));
+             CREATE TABLE origin (id INTEGER PRIMARY KEY, source TEXT NOT NULL, \
+                 imported_at TEXT NOT NULL, UNIQUE (source, imported_at));
+             CREATE TABLE {TABLE} (series INTEGER NOT NULL, day INTEGER NOT NULL, \
+                 origin INTEGER NOT NULL, {values}, PRIMARY KEY (series, day)) WITHOUT ROWID;
+             CREATE VIEW {TABLE}_text AS SELECT s.tenant, s.kind, s.key, \
+                 date(d.day * 86400, 'unixepoch') AS day, {columns}, o.source, o.imported_at \
+                 FROM {TABLE} d JOIN series s ON s.id = d.series JOIN origin o ON o.id = d.origin;
+             PRAGMA user_version = {SCHEMA_VERSION};",
+            values = values.join(", "),
+            columns = names.iter().map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", "),
+        )
+    }
+
+    /// Version 1 had one table, `daily_item (tenant, kind, key, day TEXT, <the same value
+    /// columns>, source, imported_at)` keyed by the four texts. Runs inside one transaction.
+    fn migration_from_v1_sql(&self) -> String {
+        let names: Vec<String> = self.value_columns().into_iter().map(|(c, _)| c).collect();
+        format!(
+            "ALTER TABLE {TABLE} RENAME TO {TABLE}_v1;
+             {schema}
+             INSERT INTO series (tenant, kind, key) \
+                 SELECT tenant, kind, key FROM {TABLE}_v1 GROUP BY tenant, kind, key ORDER BY tenant, kind, key;
+             INSERT INTO origin (source, imported_at) \
+                 SELECT DISTINCT source, imported_at FROM {TABLE}_v1 ORDER BY imported_at, source;
+             INSERT INTO {TABLE} (series, day, origin, {columns}) \
+                 SELECT s.id, unixepoch(v.day) / 86400, o.id, {v_columns} FROM {TABLE}_v1 v \
+                 JOIN series s ON s.tenant = v.tenant AND s.kind = v.kind AND s.key = v.key \
+                 JOIN origin o ON o.source = v.source AND o.imported_at = v.imported_at \
+                 ORDER BY s.id, v.day;
+             DROP TABLE {TABLE}_v1;",
+            schema = self.schema_sql(),
+            columns = names.join(", "),
+            v_columns = names.iter().map(|c| format!("v.{c}")).collect::<Vec<_>>().join(", "),
+        )
+    }
+
+    /// The upsert of the columns in `mask` (bit i: the i-th value column, attributes first, then
+    /// metrics in catalog order). Parameters: ?1 series, ?2 day, ?3 origin, then those columns.
+    fn upsert_sql(&self, mask: u32) -> String {
+        let present: Vec<String> = self
+            .value_columns()
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, (c, _))| c)
+            .collect();
+        let mut columns = vec!["series".to_string(), "day".into(), "origin".into()];
+        columns.extend(present.iter().cloned());
+        let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+        let updates: Vec<String> = std::iter::once("origin".to_string())
+            .chain(present)
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        format!(
+            "INSERT INTO {TABLE} ({}) VALUES ({}) ON CONFLICT (series, day) DO UPDATE SET {}",
             columns.join(", "),
             placeholders.join(", "),
             updates.join(", ")
         )
     }
 
+    /// Which value columns an item carries (see [`SqliteStore::upsert_sql`]).
+    fn column_mask(&self, item: &DailyItem<'_>) -> u32 {
+        let mut mask = 0;
+        for (i, &d) in self.attributes.iter().enumerate() {
+            if item.dimensions.get(d).is_some() {
+                mask |= 1 << i;
+            }
+        }
+        let first_metric = self.attributes.len();
+        for m in Metric::ALL {
+            if item.metrics.get(m).is_some() {
+                mask |= 1 << (first_metric + m.index());
+            }
+        }
+        mask
+    }
+
     fn upsert_now(&self, origin: &ImportOrigin, items: &[DailyItem<'_>]) -> Result<(), Error> {
         let mut conn = self.lock()?;
-        let sql = |doing| move |source| Error::Sqlite { doing, source };
-        let tx = conn.transaction().map_err(sql("starting a transaction"))?;
+        let sql = sql_error;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("starting a transaction"))?;
+        let origin_id = origin_id(&tx, origin)?;
+        let series = series_ids(&tx, origin, items)?;
+        // Rows in key order: appends for a new file, sequential updates for a re-import.
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        let key = |&i: &usize| (series[i], items[i].day);
+        if !order.is_sorted_by_key(key) {
+            order.sort_unstable_by_key(key);
+        }
         {
-            let mut stmt = tx
-                .prepare_cached(&self.upsert_sql())
-                .map_err(sql("preparing the upsert"))?;
-            // Bound straight from the item, no `Value` per column: binding and allocating were
-            // a fifth of an upsert's instructions (docs/BENCHMARKS.md, SQLite). Bindings stay
-            // across executions, so what the whole batch shares is bound once.
-            let last = 6 + self.attributes.len() + Metric::COUNT;
-            let bind = sql("binding an item");
-            stmt.raw_bind_parameter(1, origin.tenant.as_str()).map_err(bind)?;
-            stmt.raw_bind_parameter(last - 1, origin.source.as_str())
-                .map_err(bind)?;
-            stmt.raw_bind_parameter(last, origin.imported_at.as_str())
-                .map_err(bind)?;
-            let mut day_text = String::with_capacity(10);
-            let mut amount_text = String::new();
-            for item in items {
-                use std::fmt::Write;
-                day_text.clear();
-                let _ = write!(
-                    day_text,
-                    "{:04}-{:02}-{:02}",
-                    item.day.year(),
-                    item.day.month(),
-                    item.day.day()
-                );
-                stmt.raw_bind_parameter(2, item.kind.as_str()).map_err(bind)?;
-                stmt.raw_bind_parameter(3, item.key).map_err(bind)?;
-                stmt.raw_bind_parameter(4, day_text.as_str()).map_err(bind)?;
-                let mut index = 5;
-                for &d in &self.attributes {
-                    stmt.raw_bind_parameter(index, item.dimensions.get(d)).map_err(bind)?;
-                    index += 1;
-                }
-                for m in Metric::ALL {
-                    match item.metrics.get(m) {
-                        None => stmt.raw_bind_parameter(index, Null),
-                        Some(q) if m.unit() == MetricUnit::Amount => {
-                            amount_text.clear();
-                            let _ = write!(amount_text, "{q}");
-                            stmt.raw_bind_parameter(index, amount_text.as_str())
-                        }
-                        Some(q) => stmt.raw_bind_parameter(index, i64::try_from(q.units()).unwrap_or(i64::MAX)),
-                    }
-                    .map_err(bind)?;
-                    index += 1;
-                }
-                debug_assert_eq!(index, last - 1);
-                stmt.raw_execute().map_err(sql("upserting an item"))?;
+            let mut writer = RowWriter::new(self, &tx, origin_id);
+            for i in order {
+                writer.write(series[i], &items[i])?;
             }
         }
         tx.commit().map_err(sql("committing"))
@@ -252,12 +320,11 @@ impl SqliteStore {
 
     fn query_now(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, Error> {
         let conn = self.lock()?;
-        let sql_err = |doing| move |source| Error::Sqlite { doing, source };
-        let mut columns: Vec<String> = vec!["key".into(), "day".into()];
-        columns.extend(self.attributes.iter().map(|d| d.to_string()));
-        columns.extend(Metric::ALL.iter().map(|m| m.to_string()));
+        let sql_err = sql_error;
+        let mut columns: Vec<String> = vec!["s.key".into(), "d.day".into()];
+        columns.extend(self.value_columns().into_iter().map(|(c, _)| format!("d.{c}")));
         let mut sql = format!(
-            "SELECT {} FROM {TABLE} WHERE tenant = ?1 AND kind = ?2",
+            "SELECT {} FROM series s JOIN {TABLE} d ON d.series = s.id WHERE s.tenant = ?1 AND s.kind = ?2",
             columns.join(", ")
         );
         let mut params: Vec<Value> = vec![
@@ -266,17 +333,17 @@ impl SqliteStore {
         ];
         if let Some(key) = &query.key {
             params.push(Value::Text(key.clone()));
-            sql.push_str(&format!(" AND key = ?{}", params.len()));
+            sql.push_str(&format!(" AND s.key = ?{}", params.len()));
         }
         if let Some(from) = query.from {
-            params.push(Value::Text(from.format("%Y-%m-%d").to_string()));
-            sql.push_str(&format!(" AND day >= ?{}", params.len()));
+            params.push(Value::Integer(day_number(from)));
+            sql.push_str(&format!(" AND d.day >= ?{}", params.len()));
         }
         if let Some(to) = query.to {
-            params.push(Value::Text(to.format("%Y-%m-%d").to_string()));
-            sql.push_str(&format!(" AND day <= ?{}", params.len()));
+            params.push(Value::Integer(day_number(to)));
+            sql.push_str(&format!(" AND d.day <= ?{}", params.len()));
         }
-        sql.push_str(" ORDER BY key, day");
+        sql.push_str(" ORDER BY s.key, d.day");
         let mut stmt = conn.prepare(&sql).map_err(sql_err("preparing a query"))?;
         let rows = stmt
             .query_map(params_from_iter(params), |row| {
@@ -297,20 +364,23 @@ impl SqliteStore {
 
     fn stored_item(&self, query: &ItemQuery, row: Vec<Value>) -> Result<StoredItem, Error> {
         let mut row = row.into_iter();
-        let text = |v: Option<Value>| match v {
+        let key = match row.next() {
             Some(Value::Text(t)) => t,
             _ => String::new(),
         };
-        let key = text(row.next());
-        let day_text = text(row.next());
+        let day_value = row.next();
+        let day_text = format!("{day_value:?}");
         let corrupt = |metric, value: String| Error::Corrupt {
             metric,
             key: key.clone(),
             day: day_text.clone(),
             value,
         };
-        let day = NaiveDate::parse_from_str(&day_text, "%Y-%m-%d")
-            .map_err(|_| corrupt(Metric::Visit, format!("day {day_text}")))?;
+        let day = match day_value {
+            Some(Value::Integer(n)) => day_from_number(n),
+            _ => None,
+        }
+        .ok_or_else(|| corrupt(Metric::Visit, format!("day {day_text}")))?;
         let mut dimensions = BTreeMap::from([(query.kind.key_dimension(), key.clone())]);
         for &d in &self.attributes {
             if let Some(Value::Text(v)) = row.next() {
@@ -337,6 +407,148 @@ impl SqliteStore {
             dimensions,
             metrics,
         })
+    }
+}
+
+/// The id of the batch's (source, imported_at), created if new.
+fn origin_id(conn: &Connection, origin: &ImportOrigin) -> Result<i64, Error> {
+    let params = (origin.source.as_str(), origin.imported_at.as_str());
+    conn.prepare_cached("INSERT INTO origin (source, imported_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+        .and_then(|mut s| s.execute(params))
+        .map_err(sql_error("recording the import"))?;
+    conn.prepare_cached("SELECT id FROM origin WHERE source = ?1 AND imported_at = ?2")
+        .and_then(|mut s| s.query_row(params, |r| r.get(0)))
+        .map_err(sql_error("reading the import id"))
+}
+
+/// Each item's series id, created for keys never seen; one look-up per run of equal keys.
+fn series_ids(conn: &Connection, origin: &ImportOrigin, items: &[DailyItem<'_>]) -> Result<Vec<i64>, Error> {
+    let sql = sql_error;
+    let mut find = conn
+        .prepare_cached("SELECT id FROM series WHERE tenant = ?1 AND kind = ?2 AND key = ?3")
+        .map_err(sql("preparing the series look-up"))?;
+    let mut add = conn
+        .prepare_cached("INSERT INTO series (tenant, kind, key) VALUES (?1, ?2, ?3)")
+        .map_err(sql("preparing the series insert"))?;
+    let bind = sql("binding a series");
+    for stmt in [&mut find, &mut add] {
+        stmt.raw_bind_parameter(1, origin.tenant.as_str()).map_err(bind)?;
+    }
+    let mut ids = Vec::with_capacity(items.len());
+    let mut last: Option<(Kind, &str, i64)> = None;
+    for item in items {
+        let id = match last {
+            Some((kind, key, id)) if kind == item.kind && key == item.key => id,
+            _ => {
+                let found = {
+                    find.raw_bind_parameter(2, item.kind.as_str()).map_err(bind)?;
+                    find.raw_bind_parameter(3, item.key).map_err(bind)?;
+                    let mut rows = find.raw_query();
+                    match rows.next().map_err(sql("looking up a series"))? {
+                        Some(row) => Some(row.get::<_, i64>(0).map_err(sql("reading a series id"))?),
+                        None => None,
+                    }
+                };
+                match found {
+                    Some(id) => id,
+                    None => {
+                        add.raw_bind_parameter(2, item.kind.as_str()).map_err(bind)?;
+                        add.raw_bind_parameter(3, item.key).map_err(bind)?;
+                        add.raw_execute().map_err(sql("adding a series"))?;
+                        conn.last_insert_rowid()
+                    }
+                }
+            }
+        };
+        last = Some((item.kind, item.key, id));
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Writes rows through the cached upsert of each item's column set. Parameters stay bound
+/// across executions, so a value equal to the one bound for the previous row (a line's series
+/// and attributes, and its metrics from the second day on) is not bound again.
+struct RowWriter<'c, 'a> {
+    store: &'c SqliteStore,
+    conn: &'c Connection,
+    origin_id: i64,
+    statement: Option<(u32, CachedStatement<'c>)>,
+    series: Option<i64>,
+    attributes: [Option<&'a str>; Dimension::COUNT],
+    metrics: [Option<Quantity>; Metric::COUNT],
+    amount_text: String,
+}
+
+impl<'c, 'a> RowWriter<'c, 'a> {
+    fn new(store: &'c SqliteStore, conn: &'c Connection, origin_id: i64) -> Self {
+        RowWriter {
+            store,
+            conn,
+            origin_id,
+            statement: None,
+            series: None,
+            attributes: [None; Dimension::COUNT],
+            metrics: [None; Metric::COUNT],
+            amount_text: String::new(),
+        }
+    }
+
+    fn write(&mut self, series: i64, item: &DailyItem<'a>) -> Result<(), Error> {
+        let bind = sql_error("binding an item");
+        let mask = self.store.column_mask(item);
+        if self.statement.as_ref().is_none_or(|(m, _)| *m != mask) {
+            let mut stmt = self
+                .conn
+                .prepare_cached(&self.store.upsert_sql(mask))
+                .map_err(sql_error("preparing the upsert"))?;
+            stmt.raw_bind_parameter(3, self.origin_id).map_err(bind)?;
+            self.statement = Some((mask, stmt));
+            self.series = None;
+            self.attributes = [None; Dimension::COUNT];
+            self.metrics = [None; Metric::COUNT];
+        }
+        let Some((_, stmt)) = self.statement.as_mut() else {
+            unreachable!("a statement was just prepared")
+        };
+        if self.series != Some(series) {
+            stmt.raw_bind_parameter(1, series).map_err(bind)?;
+            self.series = Some(series);
+        }
+        stmt.raw_bind_parameter(2, day_number(item.day)).map_err(bind)?;
+        let mut index = 4;
+        for &d in &self.store.attributes {
+            let Some(value) = item.dimensions.get(d) else {
+                continue;
+            };
+            let bound = &mut self.attributes[d.index()];
+            if !bound.is_some_and(|b| std::ptr::eq(b, value)) {
+                stmt.raw_bind_parameter(index, value).map_err(bind)?;
+                *bound = Some(value);
+            }
+            index += 1;
+        }
+        for m in Metric::ALL {
+            let Some(q) = item.metrics.get(m) else {
+                continue;
+            };
+            let bound = &mut self.metrics[m.index()];
+            if *bound != Some(q) {
+                if m.unit() == MetricUnit::Amount {
+                    use std::fmt::Write;
+                    self.amount_text.clear();
+                    let _ = write!(self.amount_text, "{q}");
+                    stmt.raw_bind_parameter(index, self.amount_text.as_str())
+                } else {
+                    stmt.raw_bind_parameter(index, i64::try_from(q.units()).unwrap_or(i64::MAX))
+                }
+                .map_err(bind)?;
+                *bound = Some(q);
+            }
+            index += 1;
+        }
+        stmt.raw_execute().map_err(sql_error("upserting an item"))?;
+        Ok(())
     }
 }
 

@@ -11,9 +11,10 @@
 //! - `daily_item_text`: a view with the version-1 columns (text day, tenant, kind, key, source,
 //!   imported_at) for reading the store by hand.
 //!
-//! An upsert binds only the columns an item carries (one prepared statement per set of columns,
-//! cached) and `ON CONFLICT DO UPDATE` sets exactly those: metrics not sent stay. A batch is one
-//! transaction; it is sorted by `(series, day)` so inserts are near-appends.
+//! An upsert binds only the columns an item carries (one prepared statement per set of columns
+//! and run length, cached; one statement writes up to 32 days of a line) and `ON CONFLICT DO
+//! UPDATE` sets exactly those: metrics not sent stay. A batch is one transaction; it is sorted by
+//! `(series, day)` so inserts are near-appends.
 //!
 //! Calls run on the calling thread: SQLite work per batch is short, and this keeps borrowed
 //! items borrowable (no copy into a blocking task). Concurrent imports share one connection
@@ -253,9 +254,12 @@ impl SqliteStore {
         )
     }
 
-    /// The upsert of the columns in `mask` (bit i: the i-th value column, attributes first, then
-    /// metrics in catalog order). Parameters: ?1 series, ?2 day, ?3 origin, then those columns.
-    fn upsert_sql(&self, mask: u32) -> String {
+    /// The upsert of `rows` days of one series carrying the columns in `mask` (bit i: the i-th
+    /// value column, attributes first, then metrics in catalog order). One statement writes a
+    /// run of days: SQLite's per-statement work (start, halt, reset) is paid once per run, and
+    /// the table cursor stays on the page being appended to. Parameters: ?1 series, ?2 origin,
+    /// then the attributes in `mask` (shared by the run), then per row its day and its metrics.
+    fn upsert_sql(&self, mask: u32, rows: usize) -> String {
         let present: Vec<String> = self
             .value_columns()
             .into_iter()
@@ -263,17 +267,27 @@ impl SqliteStore {
             .filter(|(i, _)| mask & (1 << i) != 0)
             .map(|(_, (c, _))| c)
             .collect();
+        let attributes = (mask & ((1 << self.attributes.len()) - 1)).count_ones() as usize;
+        let metrics = present.len() - attributes;
         let mut columns = vec!["series".to_string(), "day".into(), "origin".into()];
         columns.extend(present.iter().cloned());
-        let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+        let tuples: Vec<String> = (0..rows)
+            .map(|r| {
+                let base = 3 + attributes + r * (1 + metrics);
+                let mut values = vec!["?1".to_string(), format!("?{base}"), "?2".into()];
+                values.extend((0..attributes).map(|a| format!("?{}", 3 + a)));
+                values.extend((0..metrics).map(|m| format!("?{}", base + 1 + m)));
+                format!("({})", values.join(", "))
+            })
+            .collect();
         let updates: Vec<String> = std::iter::once("origin".to_string())
             .chain(present)
             .map(|c| format!("{c} = excluded.{c}"))
             .collect();
         format!(
-            "INSERT INTO {TABLE} ({}) VALUES ({}) ON CONFLICT (series, day) DO UPDATE SET {}",
+            "INSERT INTO {TABLE} ({}) VALUES {} ON CONFLICT (series, day) DO UPDATE SET {}",
             columns.join(", "),
-            placeholders.join(", "),
+            tuples.join(", "),
             updates.join(", ")
         )
     }
@@ -311,8 +325,24 @@ impl SqliteStore {
         }
         {
             let mut writer = RowWriter::new(self, &tx, origin_id);
-            for i in order {
-                writer.write(series[i], &items[i])?;
+            let masks: Vec<u32> = items.iter().map(|item| self.column_mask(item)).collect();
+            let mut run: Vec<&DailyItem<'_>> = Vec::with_capacity(MAX_RUN);
+            let mut start = 0;
+            while start < order.len() {
+                let first = order[start];
+                let same_run = |&i: &usize| {
+                    series[i] == series[first]
+                        && masks[i] == masks[first]
+                        && self
+                            .attributes
+                            .iter()
+                            .all(|&d| items[i].dimensions.get(d) == items[first].dimensions.get(d))
+                };
+                let len = order[start..].iter().take(MAX_RUN).take_while(|i| same_run(i)).count();
+                run.clear();
+                run.extend(order[start..start + len].iter().map(|&i| &items[i]));
+                writer.write(series[first], masks[first], &run)?;
+                start += len;
             }
         }
         tx.commit().map_err(sql("committing"))
@@ -466,17 +496,21 @@ fn series_ids(conn: &Connection, origin: &ImportOrigin, items: &[DailyItem<'_>])
     Ok(ids)
 }
 
-/// Writes rows through the cached upsert of each item's column set. Parameters stay bound
-/// across executions, so a value equal to the one bound for the previous row (a line's series
-/// and attributes, and its metrics from the second day on) is not bound again.
+/// The most days one upsert statement writes.
+const MAX_RUN: usize = 32;
+
+/// Writes runs of days through the cached upsert of their column set and length. Parameters
+/// stay bound across executions, so a value equal to the one already bound in its slot (most
+/// days of a line carry the same share) is not bound again.
 struct RowWriter<'c, 'a> {
     store: &'c SqliteStore,
     conn: &'c Connection,
     origin_id: i64,
-    statement: Option<(u32, CachedStatement<'c>)>,
+    statement: Option<((u32, usize), CachedStatement<'c>)>,
     series: Option<i64>,
     attributes: [Option<&'a str>; Dimension::COUNT],
-    metrics: [Option<Quantity>; Metric::COUNT],
+    /// Per row of the statement, the day and metrics bound.
+    bound: Vec<(i64, [Option<Quantity>; Metric::COUNT])>,
     amount_text: String,
 }
 
@@ -489,24 +523,27 @@ impl<'c, 'a> RowWriter<'c, 'a> {
             statement: None,
             series: None,
             attributes: [None; Dimension::COUNT],
-            metrics: [None; Metric::COUNT],
+            bound: Vec::new(),
             amount_text: String::new(),
         }
     }
 
-    fn write(&mut self, series: i64, item: &DailyItem<'a>) -> Result<(), Error> {
+    /// Upserts `run`: days of the series `series`, all carrying the columns in `mask` and the
+    /// same attributes.
+    fn write(&mut self, series: i64, mask: u32, run: &[&DailyItem<'a>]) -> Result<(), Error> {
         let bind = sql_error("binding an item");
-        let mask = self.store.column_mask(item);
-        if self.statement.as_ref().is_none_or(|(m, _)| *m != mask) {
+        let shape = (mask, run.len());
+        if self.statement.as_ref().is_none_or(|(s, _)| *s != shape) {
             let mut stmt = self
                 .conn
-                .prepare_cached(&self.store.upsert_sql(mask))
+                .prepare_cached(&self.store.upsert_sql(mask, run.len()))
                 .map_err(sql_error("preparing the upsert"))?;
-            stmt.raw_bind_parameter(3, self.origin_id).map_err(bind)?;
-            self.statement = Some((mask, stmt));
+            stmt.raw_bind_parameter(2, self.origin_id).map_err(bind)?;
+            self.statement = Some((shape, stmt));
             self.series = None;
             self.attributes = [None; Dimension::COUNT];
-            self.metrics = [None; Metric::COUNT];
+            self.bound.clear();
+            self.bound.resize(run.len(), (i64::MIN, [None; Metric::COUNT]));
         }
         let Some((_, stmt)) = self.statement.as_mut() else {
             unreachable!("a statement was just prepared")
@@ -515,10 +552,9 @@ impl<'c, 'a> RowWriter<'c, 'a> {
             stmt.raw_bind_parameter(1, series).map_err(bind)?;
             self.series = Some(series);
         }
-        stmt.raw_bind_parameter(2, day_number(item.day)).map_err(bind)?;
-        let mut index = 4;
+        let mut index = 3;
         for &d in &self.store.attributes {
-            let Some(value) = item.dimensions.get(d) else {
+            let Some(value) = run[0].dimensions.get(d) else {
                 continue;
             };
             let bound = &mut self.attributes[d.index()];
@@ -528,26 +564,34 @@ impl<'c, 'a> RowWriter<'c, 'a> {
             }
             index += 1;
         }
-        for m in Metric::ALL {
-            let Some(q) = item.metrics.get(m) else {
-                continue;
-            };
-            let bound = &mut self.metrics[m.index()];
-            if *bound != Some(q) {
-                if m.unit() == MetricUnit::Amount {
-                    use std::fmt::Write;
-                    self.amount_text.clear();
-                    let _ = write!(self.amount_text, "{q}");
-                    stmt.raw_bind_parameter(index, self.amount_text.as_str())
-                } else {
-                    stmt.raw_bind_parameter(index, i64::try_from(q.units()).unwrap_or(i64::MAX))
-                }
-                .map_err(bind)?;
-                *bound = Some(q);
+        for (item, (bound_day, bound_metrics)) in run.iter().zip(self.bound.iter_mut()) {
+            let day = day_number(item.day);
+            if *bound_day != day {
+                stmt.raw_bind_parameter(index, day).map_err(bind)?;
+                *bound_day = day;
             }
             index += 1;
+            for m in Metric::ALL {
+                let Some(q) = item.metrics.get(m) else {
+                    continue;
+                };
+                let bound = &mut bound_metrics[m.index()];
+                if *bound != Some(q) {
+                    if m.unit() == MetricUnit::Amount {
+                        use std::fmt::Write;
+                        self.amount_text.clear();
+                        let _ = write!(self.amount_text, "{q}");
+                        stmt.raw_bind_parameter(index, self.amount_text.as_str())
+                    } else {
+                        stmt.raw_bind_parameter(index, i64::try_from(q.units()).unwrap_or(i64::MAX))
+                    }
+                    .map_err(bind)?;
+                    *bound = Some(q);
+                }
+                index += 1;
+            }
         }
-        stmt.raw_execute().map_err(sql_error("upserting an item"))?;
+        stmt.raw_execute().map_err(sql_error("upserting items"))?;
         Ok(())
     }
 }

@@ -13,9 +13,14 @@ use crate::decode::{decode_text, TextEncoding};
 use crate::error::{CellIssue, Error, InvalidFile};
 use crate::kind::{Kind, Metric};
 use crate::lines::{Added, LineTable};
-use crate::number::{parse_metric, strip_formula_guard, Quantity};
+use crate::number::{parse_metric, plain_whole, Quantity};
 use crate::profile::{ImportProfile, Period};
 use crate::store::{DailyItem, DimensionValues, ImportOrigin, ItemOrder, MetricValues, Store};
+pub use crate::text::normalise_text;
+
+/// Most dimensions and metrics a profile can map (each target at most once).
+const DIMENSIONS: usize = crate::kind::Dimension::ALL.len();
+const METRICS: usize = crate::kind::Metric::ALL.len();
 
 /// How much of a file's trouble is kept for the user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +74,17 @@ pub struct ValidatedFile {
 
 /// Reads and checks the whole of `input` against `profile`.
 pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptions) -> Result<ValidatedFile, Error> {
+    // A profile built in code rather than by `ImportProfile::from_json` is not checked yet.
+    if profile.dimensions.is_empty() || profile.dimensions.len() > DIMENSIONS || profile.metrics.len() > METRICS {
+        return Err(Error::Profile {
+            problems: vec![format!(
+                "a profile maps 1 to {DIMENSIONS} dimensions (the key first) and at most {METRICS} metrics, each once; \
+                 this one maps {} and {}",
+                profile.dimensions.len(),
+                profile.metrics.len()
+            )],
+        });
+    }
     let decoded = decode_text(input, profile.encoding).map_err(Error::Read)?;
     let encoding = decoded.encoding();
     let mut text = BufReader::with_capacity(256 * 1024, decoded);
@@ -101,9 +117,6 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
     let mut last_line: u64 = 0;
 
     let mut record = csv::ByteRecord::new();
-    // Only the mapped columns are decoded as text: the others may hold anything.
-    let mut used_columns: Vec<usize> = profile.dimensions.iter().map(|c| c.idx).collect();
-    used_columns.extend(profile.metrics.iter().map(|c| c.idx));
     let mut metric_values: Vec<Option<Quantity>> = vec![None; profile.metrics.len()];
 
     macro_rules! problem {
@@ -161,14 +174,30 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             continue;
         }
 
-        let mut cells: Vec<&str> = vec![""; needed_columns];
+        // Only the mapped columns are decoded as text: the others may hold anything. Plain
+        // digits, most metric cells, are read straight from their bytes.
+        let mut dimension_texts: [&str; DIMENSIONS] = [""; DIMENSIONS];
+        let mut metric_texts: [&str; METRICS] = [""; METRICS];
         let mut bad_utf8 = None;
-        for &idx in &used_columns {
-            match std::str::from_utf8(&record[idx]) {
-                Ok(text) => cells[idx] = text,
+        for (slot, col) in profile.dimensions.iter().enumerate() {
+            match std::str::from_utf8(&record[col.idx]) {
+                Ok(text) => dimension_texts[slot] = text,
                 Err(_) => {
-                    bad_utf8 = Some(idx);
+                    bad_utf8 = Some(col.idx);
                     break;
+                }
+            }
+        }
+        for (slot, col) in profile.metrics.iter().enumerate() {
+            if bad_utf8.is_some() {
+                break;
+            }
+            let bytes = &record[col.idx];
+            metric_values[slot] = plain_whole(bytes);
+            if metric_values[slot].is_none() {
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => metric_texts[slot] = text,
+                    Err(_) => bad_utf8 = Some(col.idx),
                 }
             }
         }
@@ -185,7 +214,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             // Nothing after an encoding mismatch can be trusted.
             break;
         }
-        let raw_key = cells[key_col.idx];
+        let raw_key = dimension_texts[0];
         let key = match normalise_key(profile.kind, raw_key) {
             Ok(k) => k,
             Err(reason) => {
@@ -193,14 +222,19 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
                 continue;
             }
         };
-        let attribute_values: Vec<Option<Cow<'_, str>>> = attribute_cols
-            .iter()
-            .map(|col| Some(normalise_text(cells[col.idx])).filter(|v| !v.is_empty()))
-            .collect();
+        let mut attribute_values: [Option<Cow<'_, str>>; DIMENSIONS] = Default::default();
+        for (slot, text) in dimension_texts[1..profile.dimensions.len()].iter().enumerate() {
+            attribute_values[slot] = Some(normalise_text(text)).filter(|v| !v.is_empty());
+        }
+        let attribute_values = &attribute_values[..attribute_cols.len()];
         let mut line_ok = true;
         let mut any_metric = false;
         for (slot, col) in profile.metrics.iter().enumerate() {
-            let raw = cells[col.idx];
+            if metric_values[slot].is_some() {
+                any_metric = true;
+                continue;
+            }
+            let raw = metric_texts[slot];
             match parse_metric(raw, col.metric.unit(), profile.decimal_separator) {
                 Ok(Some(v)) => {
                     metric_values[slot] = Some(v);
@@ -244,25 +278,26 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             }
             continue;
         }
-        let attrs: Vec<Option<&str>> = attribute_values.iter().map(|v| v.as_deref()).collect();
-        let added = table.add(&key, raw_key, &attrs, &metric_values).map_err(|_| {
-            Error::InvalidFile(InvalidFile {
-                issues: vec![CellIssue {
-                    line,
-                    idx: None,
-                    value: String::new(),
-                    reason: "the file's keys exceed 4 GiB of text".to_string(),
-                }],
-                total: 1,
-            })
-        })?;
+        let added = table
+            .add(&key, raw_key, attribute_values, &metric_values)
+            .map_err(|_| {
+                Error::InvalidFile(InvalidFile {
+                    issues: vec![CellIssue {
+                        line,
+                        idx: None,
+                        value: String::new(),
+                        reason: "the file's keys exceed 4 GiB of text".to_string(),
+                    }],
+                    total: 1,
+                })
+            })?;
         match added {
             Err(overflow) => {
                 let col = profile.metrics[overflow.metric_slot];
                 problem!(
                     line,
                     Some(col.idx),
-                    cells[col.idx],
+                    String::from_utf8_lossy(&record[col.idx]),
                     format!("the sum of {} for this key is too large", col.metric)
                 );
                 continue;
@@ -292,7 +327,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
                     None => problem!(
                         line,
                         Some(col.idx),
-                        cells[col.idx],
+                        String::from_utf8_lossy(&record[col.idx]),
                         format!("the file's total of {} is too large", col.metric)
                     ),
                 }
@@ -370,16 +405,6 @@ pub fn detect_delimiter(start: &[u8]) -> u8 {
     let candidates = [b',', b';', b'\t'];
     let best = (0..3).max_by_key(|&i| (counts[i], usize::from(i == 0))).unwrap_or(0);
     candidates[best]
-}
-
-/// Trims, removes Matomo's formula guard, and transliterates accented characters to ASCII.
-pub fn normalise_text(raw: &str) -> Cow<'_, str> {
-    let text = strip_formula_guard(raw.trim());
-    if text.is_ascii() {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(deunicode::deunicode(text).trim().to_string())
-    }
 }
 
 fn normalise_key(kind: Kind, raw: &str) -> Result<Cow<'_, str>, String> {

@@ -19,6 +19,7 @@ pub mod profile;
 pub mod report;
 pub mod schema;
 pub mod store;
+mod text;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -2,6 +2,7 @@
 //! the metric values in flat columns. Memory grows with distinct lines, never with lines x days;
 //! daily items are generated from here on the fly.
 
+use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -109,7 +110,7 @@ impl LineTable {
         &mut self,
         key: &str,
         raw_key: &str,
-        attributes: &[Option<&str>],
+        attributes: &[Option<Cow<'_, str>>],
         metrics: &[Option<Quantity>],
     ) -> Result<Result<Added, Overflow>, ArenaFull> {
         let hash = self.hasher.hash_one(key);
@@ -145,7 +146,7 @@ impl LineTable {
             }
             for (slot, value) in attributes.iter().enumerate() {
                 let i = line * self.attribute_count + slot;
-                if let (Some(v), None) = (value, self.text(self.attributes[i])) {
+                if let (Some(v), None) = (value.as_deref(), self.text(self.attributes[i])) {
                     self.attributes[i] = self.push_text(v)?;
                 }
             }
@@ -161,7 +162,7 @@ impl LineTable {
         };
         self.raw_keys.push(raw_span);
         for value in attributes {
-            let span = match value {
+            let span = match value.as_deref() {
                 Some(v) => self.push_text(v)?,
                 None => ABSENT,
             };

@@ -204,6 +204,36 @@ pub fn parse_metric(
     unit: MetricUnit,
     decimal: Option<DecimalSeparator>,
 ) -> Result<Option<Quantity>, NumberError> {
+    // The common case first.
+    if let Some(value) = plain_whole(raw.as_bytes()) {
+        return Ok(Some(value));
+    }
+    parse_by_rules(raw, unit, decimal)
+}
+
+/// A cell of nothing but ASCII digits, at most 19 of them (always below `u64::MAX`), as the
+/// whole number every unit reads it as; `None` for anything else, left to the full rules.
+pub fn plain_whole(bytes: &[u8]) -> Option<Quantity> {
+    if bytes.is_empty() || bytes.len() > 19 {
+        return None;
+    }
+    let mut units = 0u64;
+    for &b in bytes {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        units = units * 10 + u64::from(digit);
+    }
+    Some(Quantity::whole(units))
+}
+
+/// [`parse_metric`] without its fast path.
+fn parse_by_rules(
+    raw: &str,
+    unit: MetricUnit,
+    decimal: Option<DecimalSeparator>,
+) -> Result<Option<Quantity>, NumberError> {
     let text = strip_formula_guard(raw.trim());
     if text.is_empty() {
         return Ok(None);
@@ -576,6 +606,17 @@ mod tests {
             let base = total / u64::from(days);
             proptest::prop_assert_eq!(shares[0], base + total % u64::from(days));
             proptest::prop_assert!(shares[1..].iter().all(|&s| s == base));
+        }
+
+        #[test]
+        fn the_digits_fast_path_agrees_with_the_rules(digits in "[0-9]{1,20}", sep in 0usize..3) {
+            let decimal = [None, Some(Comma), Some(Point)][sep];
+            for unit in [MetricUnit::Count, MetricUnit::Seconds, MetricUnit::Amount] {
+                proptest::prop_assert_eq!(
+                    parse_metric(&digits, unit, decimal),
+                    parse_by_rules(&digits, unit, decimal)
+                );
+            }
         }
     }
 }

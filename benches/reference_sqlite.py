@@ -5,7 +5,8 @@ Reads the same generated pagetree CSV with the csv module, spreads each line's m
 31 days of March 2023 (floor a day, the remainder on the first day, like reimport), and upserts
 one row per (tenant, kind, key, day) into the same schema reimport writes (create it first with
 `reimport setup --store sqlite:DB`; schema version 2: a `series` row per (tenant, kind, key), an
-`origin` row per import, `daily_item` keyed by (series, day) with day = days since 1970-01-01).
+`origin` row per import, `daily_item` keyed by id = series << 21 | (day + 2**20), day = days
+since 1970-01-01).
 One transaction, the same pragmas as reimport (WAL, synchronous=NORMAL, 16 MB cache): the origin
 row, the series rows (executemany, ON CONFLICT DO NOTHING), their ids read back into a dict, then
 the daily rows with INSERT ... ON CONFLICT DO UPDATE, executemany over a generator.
@@ -22,7 +23,7 @@ import sys
 import time
 
 EPOCH = datetime.date(1970, 1, 1)
-DAYS = [(datetime.date(2023, 3, 1) + datetime.timedelta(days=d) - EPOCH).days for d in range(31)]
+DAYS = [(datetime.date(2023, 3, 1) + datetime.timedelta(days=d) - EPOCH).days + (1 << 20) for d in range(31)]
 METRICS = [("hit", 2), ("duration", 3), ("visitin", 22), ("visitone", 25), ("visitout", 26)]
 TENANT, KIND = "bench", "pagetree"
 
@@ -40,11 +41,11 @@ def read_lines(path):
 def daily_rows(lines, series_ids, origin_id):
     n = len(DAYS)
     for key, url, totals in lines:
-        series = series_ids[key]
+        series = series_ids[key] << 21
         shares = [(t // n, t % n) for t in totals]
         for d, day in enumerate(DAYS):
             values = [base + rem if d == 0 else base for base, rem in shares]
-            yield (series, day, origin_id, url, *values)
+            yield (series | day, origin_id, url, *values)
 
 
 def main():
@@ -59,11 +60,11 @@ def main():
     conn.execute("PRAGMA temp_store=MEMORY")
     conn.execute("PRAGMA cache_size=-16384")
     names = [m for m, _ in METRICS]
-    columns = ["series", "day", "origin", "pageinfo_url", *names]
+    columns = ["id", "origin", "pageinfo_url", *names]
     updates = ", ".join(f"{c} = excluded.{c}" for c in ["origin", "pageinfo_url", *names])
     sql = (
         f"INSERT INTO daily_item ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT (series, day) DO UPDATE SET {updates}"
+        f"ON CONFLICT (id) DO UPDATE SET {updates}"
     )
     origin = (csv_path, "2026-01-01T00:00:00.000Z")
     started = time.perf_counter()

@@ -5,9 +5,11 @@
 //! - `series (id, tenant, kind, key)`: one row per line identity, `id` an integer assigned in the
 //!   order lines are first written, so a file's rows are appended in key order.
 //! - `origin (id, source, imported_at)`: one row per import (file and time).
-//! - `daily_item (series, day, origin, <attributes>, <metrics>)`, `WITHOUT ROWID`, keyed by the
-//!   integers `(series, day)`; `day` counts days since 1970-01-01. Amounts are TEXT holding the
-//!   exact decimal; counts are INTEGER; a metric never sent is NULL.
+//! - `daily_item (id, origin, <attributes>, <metrics>, series, day)`, a rowid table keyed by
+//!   `id = series << 21 | (day + 2^20)`, `day` counting days since 1970-01-01 (years -900 to
+//!   4840); `series` and `day` are virtual generated columns. An integer key makes a new file's
+//!   rows true appends (SQLite's quick balance, full pages, no key comparisons). Amounts are TEXT
+//!   holding the exact decimal; counts are INTEGER; a metric never sent is NULL.
 //! - `daily_item_text`: a view with the version-1 columns (text day, tenant, kind, key, source,
 //!   imported_at) for reading the store by hand.
 //!
@@ -38,6 +40,10 @@ const TABLE: &str = "daily_item";
 const SCHEMA_VERSION: i64 = 2;
 /// `NaiveDate::num_days_from_ce` of 1970-01-01: `day` columns count from there.
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
+/// Bits of a row id holding the day; the series id is above them.
+const DAY_BITS: u32 = 21;
+/// Added to the day number so days before 1970 stay positive in the id.
+const DAY_BIAS: i64 = 1 << (DAY_BITS - 1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -62,6 +68,8 @@ pub enum Error {
         day: String,
         value: String,
     },
+    #[error("the day {0} is outside the years the SQLite store can hold (-900 to 4840)")]
+    DayOutOfRange(NaiveDate),
     #[error("the SQLite connection was poisoned by a panic in another import")]
     Poisoned,
 }
@@ -100,6 +108,15 @@ pub struct SqliteStore {
 /// The stored form of a day: days since 1970-01-01.
 fn day_number(day: NaiveDate) -> i64 {
     i64::from(day.num_days_from_ce() - EPOCH_DAYS_FROM_CE)
+}
+
+/// The row id of `series` on `day`.
+fn row_id(series: i64, day: NaiveDate) -> Result<i64, Error> {
+    let biased = day_number(day) + DAY_BIAS;
+    if !(0..1 << DAY_BITS).contains(&biased) {
+        return Err(Error::DayOutOfRange(day));
+    }
+    Ok(series << DAY_BITS | biased)
 }
 
 fn day_from_number(n: i64) -> Option<NaiveDate> {
@@ -220,13 +237,15 @@ impl SqliteStore {
                  key TEXT NOT NULL, UNIQUE (tenant, kind, key));
              CREATE TABLE origin (id INTEGER PRIMARY KEY, source TEXT NOT NULL, \
                  imported_at TEXT NOT NULL, UNIQUE (source, imported_at));
-             CREATE TABLE {TABLE} (series INTEGER NOT NULL, day INTEGER NOT NULL, \
-                 origin INTEGER NOT NULL, {values}, PRIMARY KEY (series, day)) WITHOUT ROWID;
+             CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, origin INTEGER, {values}, \
+                 series INTEGER GENERATED ALWAYS AS (id >> {DAY_BITS}) VIRTUAL, \
+                 day INTEGER GENERATED ALWAYS AS ((id & {day_mask}) - {DAY_BIAS}) VIRTUAL);
              CREATE VIEW {TABLE}_text AS SELECT s.tenant, s.kind, s.key, \
                  date(d.day * 86400, 'unixepoch') AS day, {columns}, o.source, o.imported_at \
                  FROM {TABLE} d JOIN series s ON s.id = d.series JOIN origin o ON o.id = d.origin;
              PRAGMA user_version = {SCHEMA_VERSION};",
             values = values.join(", "),
+            day_mask = (1i64 << DAY_BITS) - 1,
             columns = names.iter().map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", "),
         )
     }
@@ -242,8 +261,9 @@ impl SqliteStore {
                  SELECT tenant, kind, key FROM {TABLE}_v1 GROUP BY tenant, kind, key ORDER BY tenant, kind, key;
              INSERT INTO origin (source, imported_at) \
                  SELECT DISTINCT source, imported_at FROM {TABLE}_v1 ORDER BY imported_at, source;
-             INSERT INTO {TABLE} (series, day, origin, {columns}) \
-                 SELECT s.id, unixepoch(v.day) / 86400, o.id, {v_columns} FROM {TABLE}_v1 v \
+             INSERT INTO {TABLE} (id, origin, {columns}) \
+                 SELECT s.id << {DAY_BITS} | (unixepoch(v.day) / 86400 + {DAY_BIAS}), o.id, {v_columns} \
+                 FROM {TABLE}_v1 v \
                  JOIN series s ON s.tenant = v.tenant AND s.kind = v.kind AND s.key = v.key \
                  JOIN origin o ON o.source = v.source AND o.imported_at = v.imported_at \
                  ORDER BY s.id, v.day;
@@ -257,8 +277,8 @@ impl SqliteStore {
     /// The upsert of `rows` days of one series carrying the columns in `mask` (bit i: the i-th
     /// value column, attributes first, then metrics in catalog order). One statement writes a
     /// run of days: SQLite's per-statement work (start, halt, reset) is paid once per run, and
-    /// the table cursor stays on the page being appended to. Parameters: ?1 series, ?2 origin,
-    /// then the attributes in `mask` (shared by the run), then per row its day and its metrics.
+    /// the table cursor stays on the page being appended to. Parameters: ?1 origin, then the
+    /// attributes in `mask` (shared by the run), then per row its id and its metrics.
     fn upsert_sql(&self, mask: u32, rows: usize) -> String {
         let present: Vec<String> = self
             .value_columns()
@@ -269,13 +289,13 @@ impl SqliteStore {
             .collect();
         let attributes = (mask & ((1 << self.attributes.len()) - 1)).count_ones() as usize;
         let metrics = present.len() - attributes;
-        let mut columns = vec!["series".to_string(), "day".into(), "origin".into()];
+        let mut columns = vec!["id".to_string(), "origin".into()];
         columns.extend(present.iter().cloned());
         let tuples: Vec<String> = (0..rows)
             .map(|r| {
-                let base = 3 + attributes + r * (1 + metrics);
-                let mut values = vec!["?1".to_string(), format!("?{base}"), "?2".into()];
-                values.extend((0..attributes).map(|a| format!("?{}", 3 + a)));
+                let base = 2 + attributes + r * (1 + metrics);
+                let mut values = vec![format!("?{base}"), "?1".into()];
+                values.extend((0..attributes).map(|a| format!("?{}", 2 + a)));
                 values.extend((0..metrics).map(|m| format!("?{}", base + 1 + m)));
                 format!("({})", values.join(", "))
             })
@@ -285,7 +305,7 @@ impl SqliteStore {
             .map(|c| format!("{c} = excluded.{c}"))
             .collect();
         format!(
-            "INSERT INTO {TABLE} ({}) VALUES {} ON CONFLICT (series, day) DO UPDATE SET {}",
+            "INSERT INTO {TABLE} ({}) VALUES {} ON CONFLICT (id) DO UPDATE SET {}",
             columns.join(", "),
             tuples.join(", "),
             updates.join(", ")
@@ -354,26 +374,24 @@ impl SqliteStore {
         let mut columns: Vec<String> = vec!["s.key".into(), "d.day".into()];
         columns.extend(self.value_columns().into_iter().map(|(c, _)| format!("d.{c}")));
         let mut sql = format!(
-            "SELECT {} FROM series s JOIN {TABLE} d ON d.series = s.id WHERE s.tenant = ?1 AND s.kind = ?2",
+            "SELECT {} FROM series s JOIN {TABLE} d \
+             ON d.id BETWEEN (s.id << {DAY_BITS}) + ?3 AND (s.id << {DAY_BITS}) + ?4 \
+             WHERE s.tenant = ?1 AND s.kind = ?2",
             columns.join(", ")
         );
         let mut params: Vec<Value> = vec![
             Value::Text(query.tenant.as_str().into()),
             Value::Text(query.kind.as_str().into()),
+            Value::Integer(query.from.map_or(0, |d| (day_number(d) + DAY_BIAS).max(0))),
+            Value::Integer(query.to.map_or((1 << DAY_BITS) - 1, |d| {
+                (day_number(d) + DAY_BIAS).min((1 << DAY_BITS) - 1)
+            })),
         ];
         if let Some(key) = &query.key {
             params.push(Value::Text(key.clone()));
             sql.push_str(&format!(" AND s.key = ?{}", params.len()));
         }
-        if let Some(from) = query.from {
-            params.push(Value::Integer(day_number(from)));
-            sql.push_str(&format!(" AND d.day >= ?{}", params.len()));
-        }
-        if let Some(to) = query.to {
-            params.push(Value::Integer(day_number(to)));
-            sql.push_str(&format!(" AND d.day <= ?{}", params.len()));
-        }
-        sql.push_str(" ORDER BY s.key, d.day");
+        sql.push_str(" ORDER BY s.key, d.id");
         let mut stmt = conn.prepare(&sql).map_err(sql_err("preparing a query"))?;
         let rows = stmt
             .query_map(params_from_iter(params), |row| {
@@ -507,9 +525,8 @@ struct RowWriter<'c, 'a> {
     conn: &'c Connection,
     origin_id: i64,
     statement: Option<((u32, usize), CachedStatement<'c>)>,
-    series: Option<i64>,
     attributes: [Option<&'a str>; Dimension::COUNT],
-    /// Per row of the statement, the day and metrics bound.
+    /// Per row of the statement, the row id and metrics bound.
     bound: Vec<(i64, [Option<Quantity>; Metric::COUNT])>,
     amount_text: String,
 }
@@ -521,7 +538,6 @@ impl<'c, 'a> RowWriter<'c, 'a> {
             conn,
             origin_id,
             statement: None,
-            series: None,
             attributes: [None; Dimension::COUNT],
             bound: Vec::new(),
             amount_text: String::new(),
@@ -538,9 +554,8 @@ impl<'c, 'a> RowWriter<'c, 'a> {
                 .conn
                 .prepare_cached(&self.store.upsert_sql(mask, run.len()))
                 .map_err(sql_error("preparing the upsert"))?;
-            stmt.raw_bind_parameter(2, self.origin_id).map_err(bind)?;
+            stmt.raw_bind_parameter(1, self.origin_id).map_err(bind)?;
             self.statement = Some((shape, stmt));
-            self.series = None;
             self.attributes = [None; Dimension::COUNT];
             self.bound.clear();
             self.bound.resize(run.len(), (i64::MIN, [None; Metric::COUNT]));
@@ -548,11 +563,7 @@ impl<'c, 'a> RowWriter<'c, 'a> {
         let Some((_, stmt)) = self.statement.as_mut() else {
             unreachable!("a statement was just prepared")
         };
-        if self.series != Some(series) {
-            stmt.raw_bind_parameter(1, series).map_err(bind)?;
-            self.series = Some(series);
-        }
-        let mut index = 3;
+        let mut index = 2;
         for &d in &self.store.attributes {
             let Some(value) = run[0].dimensions.get(d) else {
                 continue;
@@ -564,11 +575,11 @@ impl<'c, 'a> RowWriter<'c, 'a> {
             }
             index += 1;
         }
-        for (item, (bound_day, bound_metrics)) in run.iter().zip(self.bound.iter_mut()) {
-            let day = day_number(item.day);
-            if *bound_day != day {
-                stmt.raw_bind_parameter(index, day).map_err(bind)?;
-                *bound_day = day;
+        for (item, (bound_id, bound_metrics)) in run.iter().zip(self.bound.iter_mut()) {
+            let id = row_id(series, item.day)?;
+            if *bound_id != id {
+                stmt.raw_bind_parameter(index, id).map_err(bind)?;
+                *bound_id = id;
             }
             index += 1;
             for m in Metric::ALL {

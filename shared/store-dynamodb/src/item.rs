@@ -1,14 +1,18 @@
 //! The item layout: how a [`DailyItem`] becomes one UpdateItem, how big the stored item can
 //! get, and how a stored item reads back.
 //!
-//! Every write is `SET #n0 = :v0, #n1 = :v1, ...` over the line's descriptive attributes, its
-//! dimensions, the metrics it carries, `source` and `imported_at`. Metrics the item does not
-//! carry are not named, so they stay as stored: that is the product's "replace what is sent,
-//! keep the rest" rule, done by DynamoDB in one request, with no read first. Every attribute
-//! goes through an expression attribute name, because `key`, `day` and `source` are DynamoDB
-//! reserved words.
+//! Every write is `SET #n0 = :v0, #n1 = :v1, ...` over the line's dimensions, the metrics it
+//! carries, `source` and `imported_at`. Metrics the item does not carry are not named, so they
+//! stay as stored: that is the product's "replace what is sent, keep the rest" rule, done by
+//! DynamoDB in one request, with no read first. Every attribute goes through an expression
+//! attribute name, because `source` (and `key`, `day`) are DynamoDB reserved words.
+//!
+//! Tenant, kind and key are not written as attributes of their own: they are the parts of `pk`,
+//! and reading splits them from it. Items written before (which carry `tenant`, `kind` and `key`
+//! attributes) read back the same.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::NaiveDate;
@@ -17,10 +21,12 @@ use reimport_core::{DailyItem, Dimension, ImportOrigin, Kind, Metric, Quantity, 
 use crate::key_schema::{self, PARTITION_KEY, SORT_KEY};
 use crate::Error;
 
-/// Attribute names besides the key, dimensions and metrics.
+/// Attributes items written before carried besides the key (the parts of `pk`). Not written any
+/// more; the size estimate still counts them, since an item written before keeps them.
 pub const TENANT: &str = "tenant";
 pub const KIND: &str = "kind";
 pub const KEY: &str = "key";
+/// Attribute names besides the key, dimensions and metrics.
 pub const SOURCE: &str = "source";
 pub const IMPORTED_AT: &str = "imported_at";
 
@@ -32,14 +38,27 @@ pub const MAX_ITEM_BYTES: usize = 1024;
 /// significant digits (u64), stored two digits a byte, plus one byte.
 const MAX_NUMBER_BYTES: usize = 11 + 1;
 
-/// One UpdateItem, ready to send (and to send again on retry).
+/// The most attributes one update sets: every dimension, every metric, source and imported_at.
+const MAX_ASSIGNMENTS: usize = Dimension::ALL.len() + Metric::ALL.len() + 2;
+
+/// `#n0` ... and `:v0` ..., the placeholders of the `i`th assignment.
+const NAME_PLACEHOLDERS: [&str; MAX_ASSIGNMENTS] = [
+    "#n0", "#n1", "#n2", "#n3", "#n4", "#n5", "#n6", "#n7", "#n8", "#n9", "#n10", "#n11", "#n12", "#n13", "#n14",
+    "#n15", "#n16", "#n17", "#n18", "#n19",
+];
+const VALUE_PLACEHOLDERS: [&str; MAX_ASSIGNMENTS] = [
+    ":v0", ":v1", ":v2", ":v3", ":v4", ":v5", ":v6", ":v7", ":v8", ":v9", ":v10", ":v11", ":v12", ":v13", ":v14",
+    ":v15", ":v16", ":v17", ":v18", ":v19",
+];
+
+/// One UpdateItem, ready to send (and to send again on retry): the request's maps are built
+/// from it for each attempt ([`ItemUpdate::names`], [`ItemUpdate::values`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ItemUpdate {
     pub pk: String,
     pub day: String,
-    pub update_expression: String,
-    pub names: HashMap<String, String>,
-    pub values: HashMap<String, AttributeValue>,
+    /// `(attribute name, value)` in expression order: assignment `i` is `#n{i} = :v{i}`.
+    pub assignments: Vec<(&'static str, AttributeValue)>,
     /// Upper bound of the stored item's size after this write, see [`estimated_item_size`].
     pub estimated_size: usize,
 }
@@ -51,13 +70,57 @@ impl ItemUpdate {
             (SORT_KEY.to_string(), AttributeValue::S(self.day.clone())),
         ])
     }
+
+    /// `SET #n0 = :v0, #n1 = :v1, ...` for this update's assignments.
+    pub fn update_expression(&self) -> &'static str {
+        update_expression(self.assignments.len())
+    }
+
+    /// The expression attribute names: `#n{i}` to the `i`th attribute.
+    pub fn names(&self) -> HashMap<String, String> {
+        self.assignments
+            .iter()
+            .zip(NAME_PLACEHOLDERS)
+            .map(|((name, _), placeholder)| (placeholder.to_string(), (*name).to_string()))
+            .collect()
+    }
+
+    /// The expression attribute values: `:v{i}` to the `i`th value.
+    pub fn values(&self) -> HashMap<String, AttributeValue> {
+        self.assignments
+            .iter()
+            .zip(VALUE_PLACEHOLDERS)
+            .map(|((_, value), placeholder)| (placeholder.to_string(), value.clone()))
+            .collect()
+    }
+}
+
+/// The update expression of `count` assignments, built once per count.
+fn update_expression(count: usize) -> &'static str {
+    static EXPRESSIONS: OnceLock<Vec<String>> = OnceLock::new();
+    let expressions = EXPRESSIONS.get_or_init(|| {
+        (0..=MAX_ASSIGNMENTS)
+            .map(|n| {
+                let mut expression = String::from("SET ");
+                for i in 0..n {
+                    if i > 0 {
+                        expression.push_str(", ");
+                    }
+                    expression.push_str(NAME_PLACEHOLDERS[i]);
+                    expression.push_str(" = ");
+                    expression.push_str(VALUE_PLACEHOLDERS[i]);
+                }
+                expression
+            })
+            .collect()
+    });
+    &expressions[count.min(MAX_ASSIGNMENTS)]
 }
 
 /// The UpdateItem for one daily item, or [`Error::ItemTooLarge`] when the stored item could
 /// exceed [`MAX_ITEM_BYTES`].
 pub fn item_update(origin: &ImportOrigin, item: &DailyItem<'_>) -> Result<ItemUpdate, Error> {
-    let tenant = origin.tenant.as_str();
-    let pk = key_schema::partition_key(tenant, item.kind.as_str(), item.key);
+    let pk = key_schema::partition_key(origin.tenant.as_str(), item.kind.as_str(), item.key);
     let day = key_schema::sort_key(item.day);
     let estimated_size = estimated_item_size(origin, item, &pk, &day);
     if estimated_size > MAX_ITEM_BYTES {
@@ -67,12 +130,7 @@ pub fn item_update(origin: &ImportOrigin, item: &DailyItem<'_>) -> Result<ItemUp
             estimated_size,
         });
     }
-
-    let mut assignments: Vec<(&str, AttributeValue)> = vec![
-        (TENANT, AttributeValue::S(tenant.to_string())),
-        (KIND, AttributeValue::S(item.kind.as_str().to_string())),
-        (KEY, AttributeValue::S(item.key.to_string())),
-    ];
+    let mut assignments = Vec::with_capacity(MAX_ASSIGNMENTS);
     assignments.extend(
         item.dimensions
             .iter()
@@ -85,31 +143,18 @@ pub fn item_update(origin: &ImportOrigin, item: &DailyItem<'_>) -> Result<ItemUp
     );
     assignments.push((SOURCE, AttributeValue::S(origin.source.clone())));
     assignments.push((IMPORTED_AT, AttributeValue::S(origin.imported_at.clone())));
-
-    let mut update_expression = String::from("SET ");
-    let mut names = HashMap::with_capacity(assignments.len());
-    let mut values = HashMap::with_capacity(assignments.len());
-    for (i, (name, value)) in assignments.into_iter().enumerate() {
-        if i > 0 {
-            update_expression.push_str(", ");
-        }
-        update_expression.push_str(&format!("#n{i} = :v{i}"));
-        names.insert(format!("#n{i}"), name.to_string());
-        values.insert(format!(":v{i}"), value);
-    }
     Ok(ItemUpdate {
         pk,
         day,
-        update_expression,
-        names,
-        values,
+        assignments,
         estimated_size,
     })
 }
 
 /// An upper bound of the item's size once written, by DynamoDB's rules (attribute name bytes
 /// plus value bytes; strings as UTF-8): every attribute this write sets, plus every metric of
-/// the kind at its largest, since other imports may have stored the ones not sent now.
+/// the kind at its largest, since other imports may have stored the ones not sent now, plus
+/// `tenant`, `kind` and `key`, which items written before still carry.
 /// Not counted: a dimension stored by an earlier import and not sent now.
 pub fn estimated_item_size(origin: &ImportOrigin, item: &DailyItem<'_>, pk: &str, day: &str) -> usize {
     let string = |name: &str, value: &str| name.len() + value.len();
@@ -214,22 +259,24 @@ mod tests {
         }
     }
 
-    /// The update as `(attribute name, value)` pairs in expression order.
+    /// The update as `(attribute name, value)` pairs in expression order, read back from the
+    /// request's expression and maps.
     fn assignments(update: &ItemUpdate) -> Vec<(String, AttributeValue)> {
+        let (names, values) = (update.names(), update.values());
         update
-            .update_expression
+            .update_expression()
             .strip_prefix("SET ")
             .unwrap()
             .split(", ")
             .map(|a| {
                 let (n, v) = a.split_once(" = ").unwrap();
-                (update.names[n].clone(), update.values[v].clone())
+                (names[n].clone(), values[v].clone())
             })
             .collect()
     }
 
     #[test]
-    fn sets_descriptive_attributes_dimensions_sent_metrics_and_origin_in_one_expression() {
+    fn sets_dimensions_sent_metrics_and_origin_in_one_expression() {
         let item = page(
             "Home",
             Some("https://example.com/"),
@@ -242,17 +289,14 @@ mod tests {
         assert_eq!(update.pk, "acme#pagetree#Home");
         assert_eq!(update.day, "2023-03-01");
         assert_eq!(
-            update.update_expression,
-            "SET #n0 = :v0, #n1 = :v1, #n2 = :v2, #n3 = :v3, #n4 = :v4, #n5 = :v5, #n6 = :v6, #n7 = :v7, #n8 = :v8"
+            update.update_expression(),
+            "SET #n0 = :v0, #n1 = :v1, #n2 = :v2, #n3 = :v3, #n4 = :v4, #n5 = :v5"
         );
         let s = |v: &str| AttributeValue::S(v.into());
         let n = |v: &str| AttributeValue::N(v.into());
         assert_eq!(
             assignments(&update),
             [
-                ("tenant".into(), s("acme")),
-                ("kind".into(), s("pagetree")),
-                ("key".into(), s("Home")),
                 ("pageinfo_name".into(), s("Home")),
                 ("pageinfo_url".into(), s("https://example.com/")),
                 ("duration".into(), n("0")),
@@ -271,10 +315,13 @@ mod tests {
     fn metrics_not_sent_are_not_named() {
         let item = page("Home", None, &[(Metric::VisitIn, Quantity::whole(2))]);
         let update = item_update(&origin(), &item).unwrap();
-        let names: Vec<&str> = update.names.values().map(String::as_str).collect();
+        let names: Vec<&str> = update.assignments.iter().map(|(name, _)| *name).collect();
         assert!(names.contains(&"visitin"));
         for other in ["hit", "visit", "duration", "visitout", "visitone", "pageinfo_url"] {
             assert!(!names.contains(&other), "{other} is not sent, so not touched");
+        }
+        for part_of_pk in ["tenant", "kind", "key"] {
+            assert!(!names.contains(&part_of_pk), "{part_of_pk} is read from pk");
         }
     }
 
@@ -348,6 +395,44 @@ mod tests {
         assert_eq!(back.dimensions[&Dimension::PageInfoUrl], "https://example.com/a");
         assert_eq!(back.metrics[&Metric::Duration], Quantity::whole(40));
         assert_eq!(back.metrics.len(), 2);
+    }
+
+    #[test]
+    fn expressions_name_every_placeholder_once_for_every_count() {
+        assert_eq!(update_expression(0), "SET ");
+        assert_eq!(update_expression(1), "SET #n0 = :v0");
+        for n in 1..=MAX_ASSIGNMENTS {
+            let expression = update_expression(n);
+            assert_eq!(expression.matches(" = ").count(), n, "{expression}");
+            assert!(
+                expression.ends_with(&format!("#n{} = :v{}", n - 1, n - 1)),
+                "{expression}"
+            );
+        }
+        let mut item = page("Home", Some("u"), &[]);
+        for m in Metric::ALL {
+            item.metrics.set(m, Quantity::whole(1));
+        }
+        for d in Dimension::ALL {
+            item.dimensions.set(d, "x");
+        }
+        let update = item_update(&origin(), &item).unwrap();
+        assert_eq!(update.assignments.len(), MAX_ASSIGNMENTS);
+        assert_eq!(update.names().len(), MAX_ASSIGNMENTS);
+        assert_eq!(update.values().len(), MAX_ASSIGNMENTS);
+    }
+
+    #[test]
+    fn an_item_written_before_with_tenant_kind_and_key_attributes_reads_back_the_same() {
+        let item = page("a#b", None, &[(Metric::Hit, Quantity::whole(3))]);
+        let update = item_update(&origin(), &item).unwrap();
+        let mut now: HashMap<String, AttributeValue> = assignments(&update).into_iter().collect();
+        now.extend(update.key());
+        let mut before = now.clone();
+        before.insert("tenant".into(), AttributeValue::S("acme".into()));
+        before.insert("kind".into(), AttributeValue::S("pagetree".into()));
+        before.insert("key".into(), AttributeValue::S("a#b".into()));
+        assert_eq!(stored_item(&before).unwrap(), stored_item(&now).unwrap());
     }
 
     #[test]

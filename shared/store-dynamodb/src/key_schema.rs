@@ -34,7 +34,21 @@ pub fn split_partition_key(pk: &str) -> Option<(&str, &str, &str)> {
 
 /// The sort key of a day: `YYYY-MM-DD`, so that string order is day order.
 pub fn sort_key(day: chrono::NaiveDate) -> String {
-    day.format("%Y-%m-%d").to_string()
+    use chrono::Datelike;
+    let year = day.year();
+    if !(0..=9999).contains(&year) {
+        return day.format("%Y-%m-%d").to_string();
+    }
+    // Written digit by digit: chrono's formatter parses its pattern on every call.
+    let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+    let year = year.unsigned_abs();
+    let mut text = String::with_capacity(10);
+    text.extend([year / 1000, year / 100, year / 10, year].map(digit));
+    text.push('-');
+    text.extend([day.month() / 10, day.month()].map(digit));
+    text.push('-');
+    text.extend([day.day() / 10, day.day()].map(digit));
+    text
 }
 
 #[cfg(test)]
@@ -68,5 +82,13 @@ mod tests {
         let d = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
         assert_eq!(sort_key(d(2023, 3, 1)), "2023-03-01");
         assert!(sort_key(d(2023, 9, 30)) < sort_key(d(2023, 10, 1)));
+        let mut day = d(1999, 12, 25);
+        while day < d(2031, 1, 5) {
+            assert_eq!(sort_key(day), day.format("%Y-%m-%d").to_string());
+            day = day.succ_opt().unwrap_or_default();
+        }
+        for y in [0, 7, 99, 999, 9999] {
+            assert_eq!(sort_key(d(y, 1, 2)), d(y, 1, 2).format("%Y-%m-%d").to_string());
+        }
     }
 }

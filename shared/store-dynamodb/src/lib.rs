@@ -12,7 +12,7 @@
 //!
 //! Reads are strongly consistent (an import is visible to the `query` that follows it).
 //! A query with a key is one DynamoDB Query over the line's days; a query without a key is a
-//! **Scan** of the whole table filtered on tenant and kind: it reads (and bills) every item of
+//! **Scan** of the whole table filtered on the `tenant#kind#` prefix of `pk`: it reads (and bills) every item of
 //! every tenant, so it is meant for small tables and occasional listing.
 //!
 //! Known problems:
@@ -27,19 +27,20 @@ pub mod retry;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::StalledStreamProtectionConfig;
 use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::operation::describe_table::{DescribeTableError, DescribeTableOutput};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
 };
-use futures::TryStreamExt;
 use reimport_core::{DailyItem, ImportOrigin, ItemOrder, ItemQuery, Store, StoreError, StoredItem};
 
 use crate::item::ItemUpdate;
@@ -123,7 +124,7 @@ pub enum Error {
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
-    table: String,
+    table: Arc<str>,
     options: DynamoOptions,
 }
 
@@ -153,6 +154,9 @@ impl DynamoStore {
             .config()
             .to_builder()
             .retry_config(RetryConfig::disabled())
+            // Small JSON bodies sent and read at once: the per-request throughput monitor costs
+            // CPU and cannot trigger before ATTEMPT_TIMEOUT does.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
@@ -162,7 +166,7 @@ impl DynamoStore {
             .build();
         Ok(DynamoStore {
             client: aws_sdk_dynamodb::Client::from_conf(config),
-            table: table.to_string(),
+            table: Arc::from(table),
             options,
         })
     }
@@ -186,7 +190,7 @@ impl DynamoStore {
     }
 
     async fn describe_table(&self) -> Result<Option<DescribeTableOutput>, Error> {
-        match self.client.describe_table().table_name(&self.table).send().await {
+        match self.client.describe_table().table_name(&*self.table).send().await {
             Ok(output) => Ok(Some(output)),
             Err(e)
                 if e.as_service_error()
@@ -195,7 +199,7 @@ impl DynamoStore {
                 Ok(None)
             }
             Err(source) => Err(Error::DescribeTable {
-                table: self.table.clone(),
+                table: self.table.to_string(),
                 source: Box::new(source),
             }),
         }
@@ -224,7 +228,7 @@ impl DynamoStore {
             Ok(())
         } else {
             Err(Error::KeySchemaMismatch {
-                table: self.table.clone(),
+                table: self.table.to_string(),
                 found: format!("{found:?}"),
             })
         }
@@ -232,7 +236,7 @@ impl DynamoStore {
 
     async fn create_table(&self) -> Result<(), Error> {
         let build_error = |source| Error::BuildRequest {
-            table: self.table.clone(),
+            table: self.table.to_string(),
             source,
         };
         let attribute = |name: &str| {
@@ -252,7 +256,7 @@ impl DynamoStore {
         let created = self
             .client
             .create_table()
-            .table_name(&self.table)
+            .table_name(&*self.table)
             .billing_mode(BillingMode::PayPerRequest)
             .attribute_definitions(attribute(PARTITION_KEY)?)
             .attribute_definitions(attribute(SORT_KEY)?)
@@ -268,7 +272,7 @@ impl DynamoStore {
             // Another process created it meanwhile.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => Ok(()),
             Err(source) => Err(Error::CreateTable {
-                table: self.table.clone(),
+                table: self.table.to_string(),
                 source: Box::new(source),
             }),
         }
@@ -287,7 +291,7 @@ impl DynamoStore {
             }
             if started.elapsed() >= TABLE_ACTIVE_TIMEOUT {
                 return Err(Error::TableNotActive {
-                    table: self.table.clone(),
+                    table: self.table.to_string(),
                     status: status.map_or_else(|| "missing".to_string(), |s| s.as_str().to_string()),
                     waited: started.elapsed(),
                 });
@@ -336,11 +340,11 @@ impl DynamoStore {
         self.with_retries(what, || {
             self.client
                 .update_item()
-                .table_name(&self.table)
+                .table_name(&*self.table)
                 .set_key(Some(update.key()))
-                .update_expression(&update.update_expression)
-                .set_expression_attribute_names(Some(update.names.clone()))
-                .set_expression_attribute_values(Some(update.values.clone()))
+                .update_expression(update.update_expression())
+                .set_expression_attribute_names(Some(update.names()))
+                .set_expression_attribute_values(Some(update.values()))
                 .send()
         })
         .await
@@ -362,7 +366,7 @@ impl DynamoStore {
                 .with_retries(what, || {
                     self.client
                         .query()
-                        .table_name(&self.table)
+                        .table_name(&*self.table)
                         .key_condition_expression(&condition)
                         .set_expression_attribute_names(Some(names.clone()))
                         .set_expression_attribute_values(Some(values.clone()))
@@ -384,18 +388,12 @@ impl DynamoStore {
 
     /// Every line of a tenant and kind: a Scan of the whole table, filtered.
     async fn scan_kind(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {
-        let mut filter = String::from("#tenant = :tenant AND #kind = :kind");
-        let mut values = HashMap::from([
-            (
-                ":tenant".to_string(),
-                AttributeValue::S(query.tenant.as_str().to_string()),
-            ),
-            (":kind".to_string(), AttributeValue::S(query.kind.as_str().to_string())),
-        ]);
-        let mut names = HashMap::from([
-            ("#tenant".to_string(), item::TENANT.to_string()),
-            ("#kind".to_string(), item::KIND.to_string()),
-        ]);
+        // On the partition key, so that it finds items with or without the `tenant` and `kind`
+        // attributes earlier versions wrote.
+        let mut filter = String::from("begins_with(#pk, :prefix)");
+        let prefix = key_schema::partition_key(query.tenant.as_str(), query.kind.as_str(), "");
+        let mut values = HashMap::from([(":prefix".to_string(), AttributeValue::S(prefix))]);
+        let mut names = HashMap::from([("#pk".to_string(), PARTITION_KEY.to_string())]);
         filter.push_str(&day_condition(query, &mut names, &mut values));
         let mut found = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
@@ -412,7 +410,7 @@ impl DynamoStore {
                 .with_retries(what, || {
                     self.client
                         .scan()
-                        .table_name(&self.table)
+                        .table_name(&*self.table)
                         .filter_expression(&filter)
                         .set_expression_attribute_names(Some(names.clone()))
                         .set_expression_attribute_values(Some(values.clone()))
@@ -423,7 +421,7 @@ impl DynamoStore {
                 .await?;
             for attributes in page.items() {
                 let stored = read_item(attributes)?;
-                // The filter is on the descriptive attributes; the key is the truth.
+                // The prefix ends with the kind's separator, but check the parts anyway.
                 if stored.tenant == query.tenant.as_str() && stored.kind == query.kind {
                     found.push(stored);
                 }
@@ -469,6 +467,15 @@ fn day_condition(
     }
 }
 
+/// The outcome of one UpdateItem task; a panic in it goes on in the caller.
+fn finished(done: Result<Result<(), StoreError>, tokio::task::JoinError>) -> Result<(), StoreError> {
+    match done {
+        Ok(outcome) => outcome,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StoreError::retryable("an UpdateItem task was cancelled", e)),
+    }
+}
+
 fn read_item(attributes: &HashMap<String, AttributeValue>) -> Result<StoredItem, StoreError> {
     item::stored_item(attributes).map_err(|e| StoreError::permanent("cannot read the DynamoDB table", e))
 }
@@ -502,9 +509,24 @@ impl Store for DynamoStore {
             .map(|i| item::item_update(origin, i))
             .collect::<Result<Vec<ItemUpdate>, Error>>()
             .map_err(|e| StoreError::permanent(format!("refusing to write to table {}", self.table), e))?;
-        futures::stream::iter(updates.iter().map(Ok))
-            .try_for_each_concurrent(self.options.concurrency.max(1), |update| self.update_item(update))
-            .await
+        // Each UpdateItem is its own task, so that the SDK's work (building, signing, parsing)
+        // spreads over the runtime's worker threads instead of running on the one thread that
+        // polls this future. Dropping the set (first failure) aborts the calls still in flight.
+        let concurrency = self.options.concurrency.max(1);
+        let mut in_flight = tokio::task::JoinSet::new();
+        for update in updates {
+            if in_flight.len() >= concurrency {
+                if let Some(done) = in_flight.join_next().await {
+                    finished(done)?;
+                }
+            }
+            let store = self.clone();
+            in_flight.spawn(async move { store.update_item(&update).await });
+        }
+        while let Some(done) = in_flight.join_next().await {
+            finished(done)?;
+        }
+        Ok(())
     }
 
     async fn query(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {

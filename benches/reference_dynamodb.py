@@ -3,8 +3,9 @@
 ThreadPoolExecutor (one boto3 client shared by the threads, as boto3 allows, with a connection
 pool as large as the thread count), against the same endpoint (AWS_ENDPOINT_URL).
 
-Each call is an UpdateItem of one daily item (pk = tenant#kind#key, day) with a SET of the
-tenant, kind, key, both dimensions, five metrics, source and imported_at: the shape reimport sends.
+Each call is an UpdateItem of one daily item (pk = tenant#kind#key, day) with a SET of both
+dimensions, five metrics, source and imported_at: the shape reimport sends (tenant, kind and key
+are the parts of pk, not attributes of their own).
 
 usage: reference_dynamodb.py CALLS THREADS [TABLE]
 prints one JSON line: update_items_per_s and CPU microseconds per UpdateItem (user + system).
@@ -29,15 +30,15 @@ def main():
         config=Config(max_pool_connections=threads, retries={"max_attempts": 1}),
     )
 
-    names = ["tenant", "kind", "key", "pageinfo_name", "pageinfo_url", "hit", "duration", "visitin",
-             "visitone", "visitout", "source", "imported_at"]
+    names = ["pageinfo_name", "pageinfo_url", "hit", "duration", "visitin", "visitone", "visitout",
+             "source", "imported_at"]
     expression = "SET " + ", ".join(f"#n{i} = :v{i}" for i in range(len(names)))
     attribute_names = {f"#n{i}": n for i, n in enumerate(names)}
 
     def update(i):
         line, day = divmod(i, 31)
         key = f"/produits/page-{line}"
-        values = ["bench", "pagetree", key, key, f"https://example.fr/produits/page-{line}?ref=1",
+        values = [key, f"https://example.fr/produits/page-{line}?ref=1",
                   100 + day, 1234, 5, 3, 7, "bench/pagetree.csv", "2026-01-01T00:00:00.000Z"]
         client.update_item(
             TableName=table,

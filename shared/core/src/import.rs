@@ -110,7 +110,9 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
     let mut warning_count: u64 = 0;
     let mut merges: BTreeMap<usize, MergedKey> = BTreeMap::new();
     let mut merged_count: u64 = 0;
-    let mut first_lines: Vec<u64> = Vec::new();
+    // The line where each distinct line was first seen, for the merge report; 32 bits (a file
+    // of over 4 billion lines reports its later first lines as 4294967295).
+    let mut first_lines: Vec<u32> = Vec::new();
     let mut totals: Vec<Quantity> = vec![Quantity::ZERO; profile.metrics.len()];
     let mut lines_read: u64 = 0;
     let mut header_skipped = !profile.skip_header;
@@ -304,14 +306,14 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             }
             Ok(Added::New(i)) => {
                 debug_assert_eq!(i, first_lines.len());
-                first_lines.push(line);
+                first_lines.push(u32::try_from(line).unwrap_or(u32::MAX));
             }
             Ok(Added::Merged(i)) => {
                 merged_count += 1;
                 let first_raw = table.raw_key(i).to_string();
                 let entry = merges.entry(i).or_insert_with(|| MergedKey {
                     key: key.to_string(),
-                    lines: vec![first_lines[i]],
+                    lines: vec![u64::from(first_lines[i])],
                     values: vec![first_raw],
                 });
                 entry.lines.push(line);
@@ -353,7 +355,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             total: error_count,
         }));
     }
-    table.shrink();
+    table.finish_reading();
     let totals_read: BTreeMap<Metric, Quantity> = profile
         .metrics
         .iter()

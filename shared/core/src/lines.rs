@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use crate::number::Quantity;
 
@@ -21,15 +21,21 @@ const ABSENT: Span = Span {
 };
 /// A scale of `NO_VALUE` marks a metric the file left empty for that line.
 const NO_VALUE: u8 = u8::MAX;
+/// Units of `BIG` mean the value did not fit 32 bits and is in `LineTable::big_units`.
+const BIG: u32 = u32::MAX;
 
 /// Lines keyed by their normalised key, with one slot per mapped attribute and metric.
 pub(crate) struct LineTable {
     arena: String,
     keys: Vec<Span>,
-    /// The key as the file wrote it, only where normalising changed it (else `ABSENT`).
-    raw_keys: Vec<Span>,
+    /// The length of the key as the file wrote it, kept in the arena right after the key, only
+    /// where normalising changed it (else 0: a raw key is never empty).
+    raw_key_lens: Vec<u32>,
     attributes: Vec<Span>,
-    units: Vec<u64>,
+    /// Metric values in their smallest unit: 32 bits hold nearly all of them; the few that do
+    /// not are in `big_units`, by slot. Half the memory of 64 bits for every value.
+    units: Vec<u32>,
+    big_units: HashMap<usize, u64>,
     scales: Vec<u8>,
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
@@ -57,9 +63,10 @@ impl LineTable {
         LineTable {
             arena: String::new(),
             keys: Vec::new(),
-            raw_keys: Vec::new(),
+            raw_key_lens: Vec::new(),
             attributes: Vec::new(),
             units: Vec::new(),
+            big_units: HashMap::new(),
             scales: Vec::new(),
             index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
@@ -82,7 +89,16 @@ impl LineTable {
 
     /// The key as the file wrote it on the line's first row.
     pub(crate) fn raw_key(&self, line: usize) -> &str {
-        self.text(self.raw_keys[line]).unwrap_or_else(|| self.key(line))
+        let key = self.keys[line];
+        match self.raw_key_lens[line] {
+            0 => self.key(line),
+            len => self
+                .text(Span {
+                    start: key.start + key.len,
+                    len,
+                })
+                .unwrap_or_default(),
+        }
     }
 
     pub(crate) fn attribute(&self, line: usize, slot: usize) -> Option<&str> {
@@ -93,7 +109,24 @@ impl LineTable {
         let i = line * self.metric_count + slot;
         match self.scales[i] {
             NO_VALUE => None,
-            scale => Quantity::new(self.units[i], scale),
+            scale => Quantity::new(self.units_at(i), scale),
+        }
+    }
+
+    fn units_at(&self, i: usize) -> u64 {
+        match self.units[i] {
+            BIG => self.big_units.get(&i).copied().unwrap_or_default(),
+            small => u64::from(small),
+        }
+    }
+
+    fn set_units(&mut self, i: usize, units: u64) {
+        match u32::try_from(units) {
+            Ok(small) if small != BIG => self.units[i] = small,
+            _ => {
+                self.units[i] = BIG;
+                self.big_units.insert(i, units);
+            }
         }
     }
 
@@ -140,7 +173,7 @@ impl LineTable {
             }
             for (slot, sum) in sums.into_iter().enumerate() {
                 if let Some(s) = sum {
-                    self.units[base + slot] = s.units();
+                    self.set_units(base + slot, s.units());
                     self.scales[base + slot] = s.scale();
                 }
             }
@@ -155,12 +188,13 @@ impl LineTable {
         let line = self.keys.len();
         let key_span = self.push_text(key)?;
         self.keys.push(key_span);
-        let raw_span = if raw_key == key {
-            ABSENT
+        // Right after the key: `raw_key` finds it there.
+        let raw_len = if raw_key == key {
+            0
         } else {
-            self.push_text(raw_key)?
+            self.push_text(raw_key)?.len
         };
-        self.raw_keys.push(raw_span);
+        self.raw_key_lens.push(raw_len);
         for value in attributes {
             let span = match value.as_deref() {
                 Some(v) => self.push_text(v)?,
@@ -169,15 +203,13 @@ impl LineTable {
             self.attributes.push(span);
         }
         for value in metrics {
+            self.units.push(0);
             match value {
                 Some(v) => {
-                    self.units.push(v.units());
+                    self.set_units(self.units.len() - 1, v.units());
                     self.scales.push(v.scale());
                 }
-                None => {
-                    self.units.push(0);
-                    self.scales.push(NO_VALUE);
-                }
+                None => self.scales.push(NO_VALUE),
             }
         }
         let (arena, keys, hasher) = (&self.arena, &self.keys, &self.hasher);
@@ -188,13 +220,63 @@ impl LineTable {
         Ok(Ok(Added::New(line)))
     }
 
-    /// Frees the slack the growing vectors kept.
-    pub(crate) fn shrink(&mut self) {
+    /// Frees the slack the growing vectors kept, and drops the key index (a tenth of the table): lines are only read from here on, and a
+    /// line added after this would not find its twin.
+    pub(crate) fn finish_reading(&mut self) {
+        self.index = HashTable::new();
         self.arena.shrink_to_fit();
         self.keys.shrink_to_fit();
-        self.raw_keys.shrink_to_fit();
+        self.raw_key_lens.shrink_to_fit();
         self.attributes.shrink_to_fit();
         self.units.shrink_to_fit();
         self.scales.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whole(units: u64) -> Option<Quantity> {
+        Some(Quantity::whole(units))
+    }
+
+    #[test]
+    fn values_beyond_32_bits_are_kept_exactly() {
+        let mut table = LineTable::new(0, 3);
+        for (key, values) in [
+            ("a", [whole(u64::from(u32::MAX)), whole(u64::MAX), None]),
+            ("b", [whole(u64::from(u32::MAX) - 1), whole(7), whole(0)]),
+        ] {
+            assert!(matches!(table.add(key, key, &[], &values), Ok(Ok(Added::New(_)))));
+        }
+        assert_eq!(table.metric(0, 0), whole(u64::from(u32::MAX)));
+        assert_eq!(table.metric(0, 1), whole(u64::MAX));
+        assert_eq!(table.metric(0, 2), None);
+        assert_eq!(table.metric(1, 0), whole(u64::from(u32::MAX) - 1));
+        // A sum that crosses 32 bits moves to the side table.
+        assert!(matches!(
+            table.add("b", "b", &[], &[whole(1), None, whole(5)]),
+            Ok(Ok(Added::Merged(1)))
+        ));
+        assert_eq!(table.metric(1, 0), whole(u64::from(u32::MAX)));
+        assert_eq!(table.metric(1, 1), whole(7));
+        assert_eq!(table.metric(1, 2), whole(5));
+        assert!(matches!(
+            table.add("a", "a", &[], &[None, whole(1), None]),
+            Ok(Err(Overflow { metric_slot: 1 }))
+        ));
+    }
+
+    #[test]
+    fn the_raw_key_is_kept_only_where_it_differs() {
+        let mut table = LineTable::new(1, 1);
+        let url = [Some(Cow::Borrowed("https://x/é"))];
+        assert!(table.add("/ete", "/été", &url, &[whole(1)]).is_ok());
+        assert!(table.add("/plain", "/plain", &[None], &[whole(2)]).is_ok());
+        assert_eq!((table.key(0), table.raw_key(0)), ("/ete", "/été"));
+        assert_eq!((table.key(1), table.raw_key(1)), ("/plain", "/plain"));
+        assert_eq!(table.attribute(0, 0), Some("https://x/é"));
+        assert_eq!(table.attribute(1, 0), None);
     }
 }

@@ -59,6 +59,12 @@ impl Quantity {
 
     /// The exact sum, in the finer of the two scales; `None` on overflow.
     pub fn checked_add(self, other: Quantity) -> Option<Quantity> {
+        if self.scale == other.scale {
+            return Some(Quantity {
+                units: self.units.checked_add(other.units)?,
+                scale: self.scale,
+            });
+        }
         let scale = self.scale.max(other.scale);
         let a = self.rescale(scale)?;
         let b = other.rescale(scale)?;

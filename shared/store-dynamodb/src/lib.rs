@@ -351,6 +351,25 @@ impl DynamoStore {
         .map(|_| ())
     }
 
+    /// Every update, [`DynamoOptions::concurrency`] at a time, each in a task of its own.
+    async fn update_all(self, updates: Vec<ItemUpdate>) -> Result<(), StoreError> {
+        let concurrency = self.options.concurrency.max(1);
+        let mut in_flight = tokio::task::JoinSet::new();
+        for update in updates {
+            if in_flight.len() >= concurrency {
+                if let Some(done) = in_flight.join_next().await {
+                    finished(done)?;
+                }
+            }
+            let store = self.clone();
+            in_flight.spawn(async move { store.update_item(&update).await });
+        }
+        while let Some(done) = in_flight.join_next().await {
+            finished(done)?;
+        }
+        Ok(())
+    }
+
     /// A line's days: one Query on its partition, the days as a key condition.
     async fn query_line(&self, query: &ItemQuery, key: &str) -> Result<Vec<StoredItem>, StoreError> {
         let pk = key_schema::partition_key(query.tenant.as_str(), query.kind.as_str(), key);
@@ -467,7 +486,7 @@ fn day_condition(
     }
 }
 
-/// The outcome of one UpdateItem task; a panic in it goes on in the caller.
+/// The outcome of a write task; a panic in it goes on in the caller.
 fn finished(done: Result<Result<(), StoreError>, tokio::task::JoinError>) -> Result<(), StoreError> {
     match done {
         Ok(outcome) => outcome,
@@ -509,24 +528,18 @@ impl Store for DynamoStore {
             .map(|i| item::item_update(origin, i))
             .collect::<Result<Vec<ItemUpdate>, Error>>()
             .map_err(|e| StoreError::permanent(format!("refusing to write to table {}", self.table), e))?;
-        // Each UpdateItem is its own task, so that the SDK's work (building, signing, parsing)
-        // spreads over the runtime's worker threads instead of running on the one thread that
-        // polls this future. Dropping the set (first failure) aborts the calls still in flight.
-        let concurrency = self.options.concurrency.max(1);
-        let mut in_flight = tokio::task::JoinSet::new();
-        for update in updates {
-            if in_flight.len() >= concurrency {
-                if let Some(done) = in_flight.join_next().await {
-                    finished(done)?;
-                }
-            }
-            let store = self.clone();
-            in_flight.spawn(async move { store.update_item(&update).await });
+        // The writes run in a task of their own, which starts one task per UpdateItem: the
+        // SDK's work (building, signing, parsing) spreads over the runtime's worker threads, and
+        // the completions wake that task on a worker, not the thread polling this future (with
+        // `block_on`, a thread outside the workers: one cross-thread wake-up per call).
+        // Dropping a JoinSet aborts its tasks: dropping this future, or the first failure,
+        // stops the calls still in flight.
+        let mut writer = tokio::task::JoinSet::new();
+        writer.spawn(self.clone().update_all(updates));
+        match writer.join_next().await {
+            Some(done) => finished(done),
+            None => Ok(()),
         }
-        while let Some(done) = in_flight.join_next().await {
-            finished(done)?;
-        }
-        Ok(())
     }
 
     async fn query(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {

@@ -15,6 +15,7 @@ use crate::kind::{Kind, Metric};
 use crate::lines::{Added, LineTable};
 use crate::number::{parse_metric, plain_whole, Quantity};
 use crate::profile::{ImportProfile, Period};
+use crate::records::{Record, RecordReader};
 use crate::store::{DailyItem, DimensionValues, ImportOrigin, ItemOrder, MetricValues, Store};
 pub use crate::text::normalise_text;
 
@@ -92,12 +93,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
         Some(d) => d,
         None => detect_delimiter(text.fill_buf().map_err(io_error)?),
     };
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .buffer_capacity(256 * 1024)
-        .from_reader(text);
+    let mut records = RecordReader::new(text, delimiter);
 
     let key_col = profile.key_column();
     let attribute_cols: Vec<_> = profile.dimensions[1..].to_vec();
@@ -118,7 +114,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
     let mut header_skipped = !profile.skip_header;
     let mut last_line: u64 = 0;
 
-    let mut record = csv::ByteRecord::new();
+    let mut record = Record::default();
     let mut metric_values: Vec<Option<Quantity>> = vec![None; profile.metrics.len()];
 
     macro_rules! problem {
@@ -136,21 +132,10 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
     }
 
     loop {
-        match csv.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                let line = e.position().map_or(last_line + 1, |p| p.line());
-                match e.into_kind() {
-                    csv::ErrorKind::Io(io) => return Err(io_error(io)),
-                    other => {
-                        problem!(line, None, "", format!("unreadable CSV: {other:?}"));
-                        break;
-                    }
-                }
-            }
+        if !records.read(&mut record).map_err(io_error)? {
+            break;
         }
-        let line = record.position().map_or(last_line + 1, |p| p.line());
+        let line = record.line();
         last_line = line;
         if !header_skipped {
             header_skipped = true;
@@ -182,7 +167,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
         let mut metric_texts: [&str; METRICS] = [""; METRICS];
         let mut bad_utf8 = None;
         for (slot, col) in profile.dimensions.iter().enumerate() {
-            match std::str::from_utf8(&record[col.idx]) {
+            match std::str::from_utf8(record.field(col.idx)) {
                 Ok(text) => dimension_texts[slot] = text,
                 Err(_) => {
                     bad_utf8 = Some(col.idx);
@@ -194,7 +179,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             if bad_utf8.is_some() {
                 break;
             }
-            let bytes = &record[col.idx];
+            let bytes = record.field(col.idx);
             metric_values[slot] = plain_whole(bytes);
             if metric_values[slot].is_none() {
                 match std::str::from_utf8(bytes) {
@@ -207,7 +192,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
             problem!(
                 line,
                 Some(idx),
-                String::from_utf8_lossy(&record[idx]),
+                String::from_utf8_lossy(record.field(idx)),
                 format!(
                     "not valid UTF-8 (the start of the file was); set \"encoding\" in the profile to one of {}",
                     TextEncoding::NAMES.join(", ")
@@ -299,7 +284,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
                 problem!(
                     line,
                     Some(col.idx),
-                    String::from_utf8_lossy(&record[col.idx]),
+                    String::from_utf8_lossy(record.field(col.idx)),
                     format!("the sum of {} for this key is too large", col.metric)
                 );
                 continue;
@@ -329,7 +314,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
                     None => problem!(
                         line,
                         Some(col.idx),
-                        String::from_utf8_lossy(&record[col.idx]),
+                        String::from_utf8_lossy(record.field(col.idx)),
                         format!("the file's total of {} is too large", col.metric)
                     ),
                 }

@@ -16,6 +16,7 @@ pub mod kind;
 mod lines;
 pub mod number;
 pub mod profile;
+mod records;
 pub mod report;
 pub mod schema;
 pub mod store;

@@ -1,0 +1,286 @@
+//! Splitting decoded text into CSV records.
+//!
+//! Most lines of an analytics export are plain: fields split by the delimiter, some of them in
+//! quotes without a quote or line break inside. Those lines are split here with `memchr`, a few
+//! instructions per field. Any other line (a doubled quote, a line break inside quotes, a stray
+//! carriage return, text after a closing quote) goes to `csv-core`, the parser of the csv crate,
+//! from that line to the end of its record: what it reads is what the csv crate would read.
+
+use std::io::{self, BufRead};
+
+use csv_core::ReadRecordResult;
+use memchr::memchr;
+
+/// One record: its fields as byte ranges of one buffer, and the line it starts on.
+#[derive(Default)]
+pub(crate) struct Record {
+    bytes: Vec<u8>,
+    fields: Vec<(usize, usize)>,
+    line: u64,
+    /// csv-core's field ends, kept between slow records.
+    ends: Vec<usize>,
+}
+
+impl Record {
+    pub(crate) fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Field `i`; empty when the record has fewer fields.
+    pub(crate) fn field(&self, i: usize) -> &[u8] {
+        self.fields
+            .get(i)
+            .and_then(|&(start, end)| self.bytes.get(start..end))
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).map(|i| self.field(i))
+    }
+
+    /// The 1-based line the record starts on.
+    pub(crate) fn line(&self) -> u64 {
+        self.line
+    }
+}
+
+pub(crate) struct RecordReader<R> {
+    input: R,
+    delimiter: u8,
+    core: csv_core::Reader,
+    /// A line read but not fully parsed: csv-core stopped inside it, or it is not plain.
+    pending: Vec<u8>,
+    pending_at: usize,
+    /// Line breaks consumed so far.
+    newlines: u64,
+    eof: bool,
+}
+
+impl<R: BufRead> RecordReader<R> {
+    pub(crate) fn new(input: R, delimiter: u8) -> Self {
+        RecordReader {
+            input,
+            delimiter,
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            pending: Vec::new(),
+            pending_at: 0,
+            newlines: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads the next record into `record`; `false` at the end of the input. Blank lines are
+    /// skipped, as the csv crate skips them.
+    pub(crate) fn read(&mut self, record: &mut Record) -> io::Result<bool> {
+        loop {
+            if self.pending_at < self.pending.len() || self.eof {
+                return self.read_with_core(record);
+            }
+            record.bytes.clear();
+            if self.input.read_until(b'\n', &mut record.bytes)? == 0 {
+                self.eof = true;
+                return self.read_with_core(record);
+            }
+            let ends_with_newline = record.bytes.last() == Some(&b'\n');
+            let mut content = record.bytes.len() - usize::from(ends_with_newline);
+            if content > 0 && record.bytes[content - 1] == b'\r' {
+                content -= 1;
+            }
+            if split_plain(&record.bytes[..content], self.delimiter, &mut record.fields) {
+                record.line = self.newlines + 1;
+                self.newlines += u64::from(ends_with_newline);
+                if content == 0 {
+                    continue;
+                }
+                return Ok(true);
+            }
+            // Not plain: csv-core parses it, and whatever follows until its record ends.
+            std::mem::swap(&mut self.pending, &mut record.bytes);
+            self.pending_at = 0;
+        }
+    }
+
+    fn read_with_core(&mut self, record: &mut Record) -> io::Result<bool> {
+        let (mut out_len, mut ends_len) = (0, 0);
+        record
+            .bytes
+            .resize(record.bytes.capacity().max(self.pending.len()).max(256), 0);
+        record.ends.resize(record.ends.len().max(64), 0);
+        let mut start_line = None;
+        loop {
+            if self.pending_at == self.pending.len() && !self.eof {
+                self.pending.clear();
+                self.pending_at = 0;
+                if self.input.read_until(b'\n', &mut self.pending)? == 0 {
+                    self.eof = true;
+                }
+            }
+            let input = &self.pending[self.pending_at..];
+            // The record starts at its first byte that is not a line break csv-core skips.
+            if start_line.is_none() {
+                let skipped = input.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
+                if skipped < input.len() {
+                    start_line = Some(self.newlines + count_newlines(&input[..skipped]) + 1);
+                }
+            }
+            let (result, read, written, ended) =
+                self.core
+                    .read_record(input, &mut record.bytes[out_len..], &mut record.ends[ends_len..]);
+            self.newlines += count_newlines(&input[..read]);
+            self.pending_at += read;
+            out_len += written;
+            ends_len += ended;
+            match result {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => {
+                    let grown = record.bytes.len() * 2;
+                    record.bytes.resize(grown, 0);
+                }
+                ReadRecordResult::OutputEndsFull => {
+                    let grown = record.ends.len() * 2;
+                    record.ends.resize(grown, 0);
+                }
+                ReadRecordResult::Record => {
+                    record.fields.clear();
+                    let mut start = 0;
+                    for &end in &record.ends[..ends_len] {
+                        record.fields.push((start, end));
+                        start = end;
+                    }
+                    record.line = start_line.unwrap_or(self.newlines);
+                    return Ok(true);
+                }
+                ReadRecordResult::End => return Ok(false),
+            }
+        }
+    }
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+/// Splits `line` (without its line break) into `fields` when it is plain: no carriage return,
+/// and every quote either opens a field or closes it right before a delimiter or the end.
+/// `false` leaves the line to csv-core.
+fn split_plain(line: &[u8], delimiter: u8, fields: &mut Vec<(usize, usize)>) -> bool {
+    fields.clear();
+    if memchr(b'\r', line).is_some() {
+        return false;
+    }
+    if line.is_empty() {
+        return true;
+    }
+    let mut at = 0;
+    loop {
+        let end;
+        if line.get(at) == Some(&b'"') {
+            let Some(close) = memchr(b'"', &line[at + 1..]).map(|i| at + 1 + i) else {
+                return false;
+            };
+            fields.push((at + 1, close));
+            end = close + 1;
+            if end < line.len() && line[end] != delimiter {
+                return false;
+            }
+        } else {
+            // Fields are short (a few digits, mostly): a plain loop beats a vectorised search
+            // that has to be set up again for every field.
+            end = match line[at..].iter().position(|&b| b == delimiter || b == b'"') {
+                Some(i) if line[at + i] == b'"' => return false,
+                Some(i) => at + i,
+                None => line.len(),
+            };
+            fields.push((at, end));
+        }
+        if end >= line.len() {
+            return true;
+        }
+        // `end` is a delimiter: a field follows, empty if the line ends there.
+        at = end + 1;
+        if at == line.len() {
+            fields.push((at, at));
+            return true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ours(text: &[u8], delimiter: u8, capacity: usize) -> Vec<(u64, Vec<Vec<u8>>)> {
+        let mut reader = RecordReader::new(io::BufReader::with_capacity(capacity, text), delimiter);
+        let mut record = Record::default();
+        let mut out = Vec::new();
+        while reader.read(&mut record).unwrap() {
+            out.push((record.line(), record.iter().map(<[u8]>::to_vec).collect()));
+        }
+        out
+    }
+
+    fn csv_crate(text: &[u8], delimiter: u8) -> Vec<Vec<Vec<u8>>> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .from_reader(text);
+        let mut record = csv::ByteRecord::new();
+        let mut out = Vec::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            out.push(record.iter().map(<[u8]>::to_vec).collect());
+        }
+        out
+    }
+
+    fn fields_only(records: Vec<(u64, Vec<Vec<u8>>)>) -> Vec<Vec<Vec<u8>>> {
+        records.into_iter().map(|(_, fields)| fields).collect()
+    }
+
+    #[test]
+    fn plain_and_quoted_lines() {
+        let text = b"a,b,c\n\"x,y\",\"\",z\n1,,\n\n,\r\nq\n";
+        let got = ours(text, b',', 64);
+        let lines: Vec<u64> = got.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [1, 2, 3, 5, 6]);
+        assert_eq!(fields_only(got), csv_crate(text, b','));
+    }
+
+    #[test]
+    fn lines_that_need_csv_core() {
+        let text = b"h\n\"a\"\"b\",c\n\"multi\nline\",d\ne\rf,g\n\"q\"x,h\nlast";
+        let got = ours(text, b',', 8);
+        assert_eq!(fields_only(got.clone()), csv_crate(text, b','));
+        let lines: Vec<u64> = got.iter().map(|r| r.0).collect();
+        // The multi-line record starts on line 3; "e" and "f,g" share line 5.
+        assert_eq!(lines, [1, 2, 3, 5, 5, 6, 7]);
+    }
+
+    #[test]
+    fn blank_lines_keep_line_numbers_right() {
+        let text = b"\n\r\na;b\r\n\r\n\"c\nd\";e\r\n\nf";
+        let got = ours(text, b';', 4);
+        assert_eq!(fields_only(got.clone()), csv_crate(text, b';'));
+        let lines: Vec<u64> = got.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [3, 5, 8]);
+    }
+
+    proptest! {
+        #[test]
+        fn reads_what_the_csv_crate_reads(
+            text in proptest::collection::vec(
+                prop_oneof![
+                    4 => Just(b'a'), 3 => Just(b','), 2 => Just(b'"'), 2 => Just(b'\n'),
+                    1 => Just(b'\r'), 1 => Just(b' '), 1 => Just(b';'), 1 => Just(0xC3),
+                ],
+                0..120,
+            ),
+            capacity in 1usize..40,
+            semicolon in any::<bool>(),
+        ) {
+            let delimiter = if semicolon { b';' } else { b',' };
+            prop_assert_eq!(fields_only(ours(&text, delimiter, capacity)), csv_crate(&text, delimiter));
+        }
+    }
+}

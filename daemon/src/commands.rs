@@ -67,19 +67,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Kinds(args) => {
             match args.format {
-                KindsFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&reimport_core::schema::catalog_json())?
-                ),
-                KindsFormat::Text => print_kinds(),
+                KindsFormat::Json => print_out(&serde_json::to_string_pretty(&reimport_core::schema::catalog_json())?)?,
+                KindsFormat::Text => print_out(&kinds_text())?,
             }
             Ok(EXIT_OK)
         }
         Command::Schema => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&reimport_core::schema::profile_json_schema())?
-            );
+            print_out(&serde_json::to_string_pretty(
+                &reimport_core::schema::profile_json_schema(),
+            )?)?;
             Ok(EXIT_OK)
         }
         Command::Setup(args) => {
@@ -128,7 +124,7 @@ async fn import_or_validate(
     }
     match failure {
         None => {
-            println!("{report}");
+            print_out(&report)?;
             Ok(EXIT_OK)
         }
         Some(Failure::Invalid) => {
@@ -147,18 +143,37 @@ pub fn write_report(path: &Path, report: &ImportReport) -> anyhow::Result<()> {
     std::fs::write(path, json).with_context(|| format!("writing the report {}", path.display()))
 }
 
-fn print_kinds() {
+/// Prints `text` and a line break to standard output. A reader that stopped early
+/// (`reimport kinds | head`) is not an error; any other failure to write is.
+fn print_out(text: &dyn std::fmt::Display) -> anyhow::Result<()> {
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to standard output"),
+    }
+}
+
+fn kinds_text() -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
     for kind in Kind::ALL {
-        println!("{kind}");
-        println!("  key: {}", kind.key_dimension());
+        let _ = writeln!(text, "{kind}");
+        let _ = writeln!(text, "  key: {}", kind.key_dimension());
         for d in kind.optional_dimensions() {
-            println!("  optional dimension: {d}");
+            let _ = writeln!(text, "  optional dimension: {d}");
         }
-        println!("  metrics:");
+        let _ = writeln!(text, "  metrics:");
         for m in kind.metrics() {
-            println!("    {:<20} {:<8} {}", m.as_str(), m.unit().as_str(), m.description());
+            let _ = writeln!(
+                text,
+                "    {:<20} {:<8} {}",
+                m.as_str(),
+                m.unit().as_str(),
+                m.description()
+            );
         }
     }
+    text.pop();
+    text
 }
 
 fn print_items(kind: Kind, items: &[StoredItem], format: OutputFormat) -> anyhow::Result<()> {

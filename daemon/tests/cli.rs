@@ -353,3 +353,20 @@ fn the_store_comes_from_the_environment_when_not_given() {
     assert_eq!(out.status.code(), Some(0));
     assert!(!dir.path().join("reimport.db").exists());
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    for args in [&["kinds"][..], &["schema"][..], &["kinds", "--format", "json"][..]] {
+        // The reading end is closed before the command starts: every write meets a closed pipe.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = reimport()
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("reimport runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -27,6 +27,7 @@ pub mod retry;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,7 @@ use aws_sdk_dynamodb::operation::describe_table::{DescribeTableError, DescribeTa
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
 };
+use futures::TryStreamExt;
 use reimport_core::{DailyItem, ImportOrigin, ItemOrder, ItemQuery, Store, StoreError, StoredItem};
 
 use crate::item::ItemUpdate;
@@ -351,20 +353,31 @@ impl DynamoStore {
         .map(|_| ())
     }
 
-    /// Every update, [`DynamoOptions::concurrency`] at a time, each in a task of its own.
-    async fn update_all(self, updates: Vec<ItemUpdate>) -> Result<(), StoreError> {
+    /// Every update, [`DynamoOptions::concurrency`] at a time, from one writer task per runtime
+    /// worker thread, each taking the next update from a shared cursor and keeping its share of
+    /// the concurrency in flight. The SDK's work (building, signing, parsing) so spreads over the
+    /// workers, and completions wake a writer on a worker, not the thread polling this future
+    /// (under `block_on`, a thread outside the workers). Dropping the JoinSet (the first failure,
+    /// or this future dropped) aborts the writers and the calls they have in flight.
+    async fn update_all(&self, updates: Vec<ItemUpdate>) -> Result<(), StoreError> {
         let concurrency = self.options.concurrency.max(1);
-        let mut in_flight = tokio::task::JoinSet::new();
-        for update in updates {
-            if in_flight.len() >= concurrency {
-                if let Some(done) = in_flight.join_next().await {
-                    finished(done)?;
-                }
-            }
-            let store = self.clone();
-            in_flight.spawn(async move { store.update_item(&update).await });
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        let writers = workers.clamp(1, concurrency);
+        let updates: Arc<[ItemUpdate]> = updates.into();
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut running = tokio::task::JoinSet::new();
+        for w in 0..writers {
+            // Shares as even as can be: they add up to `concurrency`.
+            let share = concurrency / writers + usize::from(w < concurrency % writers);
+            let (store, updates, next) = (self.clone(), Arc::clone(&updates), Arc::clone(&next));
+            running.spawn(async move {
+                let claimed = std::iter::from_fn(|| updates.get(next.fetch_add(1, Ordering::Relaxed)));
+                futures::stream::iter(claimed.map(Ok))
+                    .try_for_each_concurrent(share, |update| store.update_item(update))
+                    .await
+            });
         }
-        while let Some(done) = in_flight.join_next().await {
+        while let Some(done) = running.join_next().await {
             finished(done)?;
         }
         Ok(())
@@ -486,7 +499,7 @@ fn day_condition(
     }
 }
 
-/// The outcome of a write task; a panic in it goes on in the caller.
+/// The outcome of a writer task; a panic in it goes on in the caller.
 fn finished(done: Result<Result<(), StoreError>, tokio::task::JoinError>) -> Result<(), StoreError> {
     match done {
         Ok(outcome) => outcome,
@@ -528,18 +541,7 @@ impl Store for DynamoStore {
             .map(|i| item::item_update(origin, i))
             .collect::<Result<Vec<ItemUpdate>, Error>>()
             .map_err(|e| StoreError::permanent(format!("refusing to write to table {}", self.table), e))?;
-        // The writes run in a task of their own, which starts one task per UpdateItem: the
-        // SDK's work (building, signing, parsing) spreads over the runtime's worker threads, and
-        // the completions wake that task on a worker, not the thread polling this future (with
-        // `block_on`, a thread outside the workers: one cross-thread wake-up per call).
-        // Dropping a JoinSet aborts its tasks: dropping this future, or the first failure,
-        // stops the calls still in flight.
-        let mut writer = tokio::task::JoinSet::new();
-        writer.spawn(self.clone().update_all(updates));
-        match writer.join_next().await {
-            Some(done) => finished(done),
-            None => Ok(()),
-        }
+        self.update_all(updates).await
     }
 
     async fn query(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {

@@ -517,6 +517,72 @@ impl ValidatedFile {
             written.items += batch.len() as u64;
             progress(written.items);
         }
+        self.check_totals(&written)?;
+        Ok(written)
+    }
+
+    /// Writes the daily items of lines `from_line..` (0-based, in the order of
+    /// [`ValidatedFile::line_count`]'s distinct lines) in line order ([`ItemOrder::ByLine`]: all
+    /// days of a line together), in batches of whole lines: `batch_items / days` lines per batch,
+    /// at least one. After each batch `after_batch` is told what this call wrote so far and may
+    /// answer `true` to stop there, at a line boundary; at least one batch is written per call
+    /// (when any line is left), so a caller that always stops still makes progress.
+    ///
+    /// Writing a file in parts, each part starting at the previous part's `next_line`, writes
+    /// exactly the items [`ValidatedFile::write_to`] writes. The totals are not checked here: add
+    /// the parts' [`WrittenTotals`] together and give the sum to [`ValidatedFile::check_totals`].
+    /// A `from_line` past the last line writes nothing.
+    ///
+    /// On a store failure the error comes with what the batches before it wrote: the failed
+    /// batch may have been partly applied, and writing again from `next_line` repeats it.
+    pub async fn write_lines_to(
+        &self,
+        store: &dyn Store,
+        origin: &ImportOrigin,
+        from_line: u64,
+        batch_items: usize,
+        after_batch: &mut (dyn FnMut(&LinesWritten) -> bool + Send),
+    ) -> Result<LinesWritten, LinesFailed> {
+        let lines = self.line_count();
+        let days = self.period.days().max(1);
+        let lines_per_batch = (batch_items / days as usize).max(1) as u64;
+        let mut done = LinesWritten {
+            written: WrittenTotals::default(),
+            next_line: from_line.min(lines),
+        };
+        let mut batch: Vec<DailyItem<'_>> = Vec::new();
+        while done.next_line < lines {
+            let end = (done.next_line + lines_per_batch).min(lines);
+            batch.clear();
+            for line in done.next_line..end {
+                // Lines are indexed by usize in the table; `line < lines` fits.
+                let line = line as usize;
+                batch.extend((0..days).map(|day| self.item(line, day)));
+            }
+            if let Err(e) = store.upsert(origin, &batch).await {
+                return Err(LinesFailed {
+                    done,
+                    error: Error::Store(e),
+                });
+            }
+            for item in &batch {
+                for (metric, value) in item.metrics.iter() {
+                    let total = done.written.totals.entry(metric).or_insert(Quantity::ZERO);
+                    *total = total.checked_add(value).unwrap_or(*total);
+                }
+            }
+            done.written.items += batch.len() as u64;
+            done.next_line = end;
+            if done.next_line < lines && after_batch(&done) {
+                break;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Checks that `written` (a whole write, or the sum of the parts of one) sums back to the
+    /// file's totals, metric by metric.
+    pub fn check_totals(&self, written: &WrittenTotals) -> Result<(), Error> {
         for (&metric, &read) in &self.totals_read {
             let got = written.totals.get(&metric).copied().unwrap_or(Quantity::ZERO);
             if !got.same_value(read) {
@@ -527,7 +593,40 @@ impl ValidatedFile {
                 });
             }
         }
-        Ok(written)
+        Ok(())
+    }
+}
+
+/// What a call to [`ValidatedFile::write_lines_to`] wrote, and where the next part starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinesWritten {
+    /// The items and totals this call wrote.
+    pub written: WrittenTotals,
+    /// The first line not written; [`ValidatedFile::line_count`] when the last line is written.
+    pub next_line: u64,
+}
+
+/// A store failure in [`ValidatedFile::write_lines_to`], with what the batches before it wrote.
+#[derive(Debug)]
+pub struct LinesFailed {
+    pub done: LinesWritten,
+    pub error: Error,
+}
+
+impl WrittenTotals {
+    /// Adds another part's items and totals; `false` (and `self` unchanged for that metric) if
+    /// a total would overflow, which the totals check then reports.
+    pub fn add(&mut self, other: &WrittenTotals) -> bool {
+        let mut ok = true;
+        self.items += other.items;
+        for (&metric, &value) in &other.totals {
+            let total = self.totals.entry(metric).or_insert(Quantity::ZERO);
+            match total.checked_add(value) {
+                Some(sum) => *total = sum,
+                None => ok = false,
+            }
+        }
+        ok
     }
 }
 
@@ -572,5 +671,205 @@ impl<'a> Iterator for DailyItems<'a> {
             }
         }
         Some(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::profile::ProfileLimits;
+    use crate::store::{ItemQuery, StoreError, StoredItem, Tenant};
+
+    /// Keeps every upserted item as `key/day: metric=value,...`; fails the call numbered
+    /// `fail_call` (1-based) once.
+    #[derive(Default)]
+    struct Recorder {
+        items: Mutex<Vec<String>>,
+        calls: Mutex<usize>,
+        fail_call: Option<usize>,
+    }
+
+    #[async_trait]
+    impl Store for Recorder {
+        async fn upsert(&self, _origin: &ImportOrigin, items: &[DailyItem<'_>]) -> Result<(), StoreError> {
+            let call = {
+                let mut calls = self.calls.lock().unwrap();
+                *calls += 1;
+                *calls
+            };
+            // A failing batch may be partly applied: its first item gets through.
+            let take = if self.fail_call == Some(call) { 1 } else { items.len() };
+            let mut kept = self.items.lock().unwrap();
+            for item in &items[..take.min(items.len())] {
+                let metrics: Vec<String> = item.metrics.iter().map(|(m, v)| format!("{m}={v}")).collect();
+                kept.push(format!("{}/{}: {}", item.key, item.day, metrics.join(",")));
+            }
+            if take < items.len() {
+                return Err(StoreError::retryable("throttled", std::io::Error::other("slow down")));
+            }
+            Ok(())
+        }
+
+        async fn query(&self, _query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn origin() -> ImportOrigin {
+        ImportOrigin {
+            tenant: Tenant::new("acme").unwrap(),
+            source: "test.csv".into(),
+            imported_at: "2024-01-01T00:00:00.000Z".into(),
+        }
+    }
+
+    /// Seven lines over three days, visits and an amount with cents.
+    fn file() -> ValidatedFile {
+        let profile = ImportProfile::from_json(
+            r#"{"skipHeader":true,"kind":"website","dimensions":[{"idx":0,"target":"website_name"}],
+                "metrics":[{"idx":1,"target":"visit"},{"idx":2,"target":"scartvalidamount"}],
+                "period":{"from":"01/03/2023","to":"03/03/2023","scale":"D"}}"#,
+            &ProfileLimits::default(),
+        )
+        .unwrap();
+        let csv = "site,visits,amount\na,30,10.01\nb,10,0.02\nc,7,\nd,1,1.5\ne,0,0\nf,100,99.99\ng,2,0.10\n";
+        read_file(&profile, csv.as_bytes(), &ReadOptions::default()).unwrap()
+    }
+
+    fn all_by_line(file: &ValidatedFile) -> Vec<String> {
+        file.daily_items(ItemOrder::ByLine)
+            .map(|item| {
+                let metrics: Vec<String> = item.metrics.iter().map(|(m, v)| format!("{m}={v}")).collect();
+                format!("{}/{}: {}", item.key, item.day, metrics.join(","))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn parts_stopped_at_line_boundaries_write_the_whole_file_and_sum_to_its_totals() {
+        let file = file();
+        let store = Recorder::default();
+        let mut total = WrittenTotals::default();
+        let mut from = 0;
+        let mut parts = Vec::new();
+        loop {
+            // 7 items per batch over 3 days: 2 lines per batch; stop after every batch.
+            let mut batches = Vec::new();
+            let part = file
+                .write_lines_to(&store, &origin(), from, 7, &mut |done: &LinesWritten| {
+                    batches.push(done.next_line);
+                    true
+                })
+                .await
+                .unwrap();
+            assert!(part.next_line > from, "no progress from line {from}");
+            assert_eq!(part.written.items, (part.next_line - from) * 3);
+            assert!(total.add(&part.written));
+            parts.push(part.next_line);
+            from = part.next_line;
+            if from == file.line_count() {
+                assert!(batches.is_empty(), "told to stop after the last batch");
+                break;
+            }
+            assert_eq!(batches, vec![part.next_line]);
+        }
+        assert_eq!(parts, vec![2, 4, 6, 7]);
+        assert_eq!(*store.items.lock().unwrap(), all_by_line(&file));
+        assert_eq!(total.items, file.daily_item_count());
+        file.check_totals(&total).unwrap();
+        assert_eq!(total.totals[&Metric::SCartValidAmount].to_string(), "111.62");
+        assert_eq!(total.totals[&Metric::Visit], Quantity::whole(150));
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_never_stops_gets_the_whole_file_in_one_part() {
+        let file = file();
+        let store = Recorder::default();
+        let mut calls = 0;
+        let part = file
+            .write_lines_to(&store, &origin(), 0, 512, &mut |_: &LinesWritten| {
+                calls += 1;
+                false
+            })
+            .await
+            .unwrap();
+        assert_eq!(calls, 0, "one batch holds the file");
+        assert_eq!(part.next_line, 7);
+        file.check_totals(&part.written).unwrap();
+        assert_eq!(*store.items.lock().unwrap(), all_by_line(&file));
+    }
+
+    #[tokio::test]
+    async fn a_period_longer_than_the_batch_writes_one_line_per_batch() {
+        let file = file();
+        let store = Recorder::default();
+        let mut stops = Vec::new();
+        let part = file
+            .write_lines_to(&store, &origin(), 5, 2, &mut |done: &LinesWritten| {
+                stops.push(done.written.items);
+                false
+            })
+            .await
+            .unwrap();
+        assert_eq!(stops, vec![3]);
+        assert_eq!(part.next_line, 7);
+        assert_eq!(part.written.items, 6);
+        assert_eq!(store.items.lock().unwrap().len(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_part_alone_does_not_pass_the_totals_check() {
+        let file = file();
+        let part = file
+            .write_lines_to(&Recorder::default(), &origin(), 0, 3, &mut |_: &LinesWritten| true)
+            .await
+            .unwrap();
+        assert_eq!(part.next_line, 1);
+        assert!(matches!(
+            file.check_totals(&part.written),
+            Err(Error::TotalsMismatch { .. })
+        ));
+        let past = file
+            .write_lines_to(&Recorder::default(), &origin(), 99, 3, &mut |_: &LinesWritten| true)
+            .await
+            .unwrap();
+        assert_eq!(
+            past,
+            LinesWritten {
+                written: WrittenTotals::default(),
+                next_line: 7
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_says_what_the_batches_before_it_wrote() {
+        let file = file();
+        let store = Recorder {
+            fail_call: Some(3),
+            ..Recorder::default()
+        };
+        let failed = file
+            .write_lines_to(&store, &origin(), 0, 6, &mut |_: &LinesWritten| false)
+            .await
+            .unwrap_err();
+        assert!(matches!(failed.error, Error::Store(_)));
+        assert_eq!(failed.done.next_line, 4);
+        assert_eq!(failed.done.written.items, 12);
+        // Resuming at next_line repeats the partly applied batch and finishes the file.
+        let rest = file
+            .write_lines_to(&store, &origin(), failed.done.next_line, 6, &mut |_: &LinesWritten| {
+                false
+            })
+            .await
+            .unwrap();
+        let mut total = failed.done.written.clone();
+        assert!(total.add(&rest.written));
+        file.check_totals(&total).unwrap();
+        assert_eq!(total.items, 21);
     }
 }

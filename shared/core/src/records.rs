@@ -184,11 +184,9 @@ fn split_plain(line: &[u8], delimiter: u8, fields: &mut Vec<(usize, usize)>) -> 
                 return false;
             }
         } else {
-            // Fields are short (a few digits, mostly): a plain loop beats a vectorised search
-            // that has to be set up again for every field.
-            end = match line[at..].iter().position(|&b| b == delimiter || b == b'"') {
-                Some(i) if line[at + i] == b'"' => return false,
-                Some(i) => at + i,
+            end = match find_delimiter_or_quote(line, at, delimiter) {
+                Some(i) if line[i] == b'"' => return false,
+                Some(i) => i,
                 None => line.len(),
             };
             fields.push((at, end));
@@ -203,6 +201,33 @@ fn split_plain(line: &[u8], delimiter: u8, fields: &mut Vec<(usize, usize)>) -> 
             return true;
         }
     }
+}
+
+/// The first delimiter or quote of `line` from `from` on. Fields are short (a few digits,
+/// mostly): eight bytes are compared at a time in a word, which beats both a byte loop and a
+/// vectorised search set up again for every field.
+fn find_delimiter_or_quote(line: &[u8], from: usize, delimiter: u8) -> Option<usize> {
+    const LOW_SEVEN: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    // The high bit of each byte of `x` that is zero, and nothing else (no carry crosses bytes).
+    let zero_bytes = |x: u64| !(((x & LOW_SEVEN) + LOW_SEVEN) | x | LOW_SEVEN);
+    let delimiters = u64::from_ne_bytes([delimiter; 8]);
+    let quotes = u64::from_ne_bytes([b'"'; 8]);
+    let mut at = from;
+    while let Some(chunk) = line.get(at..at + 8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let word = u64::from_le_bytes(bytes);
+        let found = zero_bytes(word ^ delimiters) | zero_bytes(word ^ quotes);
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    line.get(at..)?
+        .iter()
+        .position(|&b| b == delimiter || b == b'"')
+        .map(|i| at + i)
 }
 
 #[cfg(test)]
@@ -264,6 +289,24 @@ mod tests {
         assert_eq!(fields_only(got.clone()), csv_crate(text, b';'));
         let lines: Vec<u64> = got.iter().map(|r| r.0).collect();
         assert_eq!(lines, [3, 5, 8]);
+    }
+
+    #[test]
+    fn the_word_search_finds_the_first_delimiter_or_quote() {
+        let line = b"0123456789abcdef,\"x;\x80\xff\x00,";
+        for from in 0..line.len() {
+            for delimiter in [b',', b';', 0x80, 0xFF, 0x00] {
+                let expected = line[from..]
+                    .iter()
+                    .position(|&b| b == delimiter || b == b'"')
+                    .map(|i| from + i);
+                assert_eq!(
+                    find_delimiter_or_quote(line, from, delimiter),
+                    expected,
+                    "{from} {delimiter}"
+                );
+            }
+        }
     }
 
     proptest! {

@@ -5,11 +5,13 @@
 //! - `series (id, tenant, kind, key)`: one row per line identity, `id` an integer assigned in the
 //!   order lines are first written, so a file's rows are appended in key order.
 //! - `origin (id, source, imported_at)`: one row per import (file and time).
-//! - `daily_item (id, origin, <attributes>, <metrics>, series, day)`, a rowid table keyed by
+//! - `daily_item (id, origin, <attributes>, <metrics>)`, a rowid table keyed by
 //!   `id = series << 21 | (day + 2^20)`, `day` counting days since 1970-01-01 (years -900 to
-//!   4840); `series` and `day` are virtual generated columns. An integer key makes a new file's
-//!   rows true appends (SQLite's quick balance, full pages, no key comparisons). Amounts are TEXT
-//!   holding the exact decimal; counts are INTEGER; a metric never sent is NULL.
+//!   4840): `id >> 21` is the series, `(id & 0x1fffff) - 2^20` the day. An integer key makes a
+//!   new file's rows true appends (SQLite's quick balance, full pages, no key comparisons). The
+//!   value columns have no declared type, so SQLite applies no affinity on a write: values are
+//!   stored as bound, attributes and amounts (the exact decimal) as TEXT, counts as INTEGER; a
+//!   metric never sent is NULL.
 //! - `daily_item_text`: a view with the version-1 columns (text day, tenant, kind, key, source,
 //!   imported_at) for reading the store by hand.
 //!
@@ -119,6 +121,11 @@ fn row_id(series: i64, day: NaiveDate) -> Result<i64, Error> {
     Ok(series << DAY_BITS | biased)
 }
 
+/// The SQL for the day number of the row id `id`.
+fn day_sql(id: &str) -> String {
+    format!("(({id} & {}) - {DAY_BIAS})", (1i64 << DAY_BITS) - 1)
+}
+
 fn day_from_number(n: i64) -> Option<NaiveDate> {
     let n = i32::try_from(n).ok()?.checked_add(EPOCH_DAYS_FROM_CE)?;
     NaiveDate::from_num_days_from_ce_opt(n)
@@ -214,46 +221,37 @@ impl SqliteStore {
             .map_err(sql_error("reading the schema version"))
     }
 
-    /// The attribute and metric columns of `daily_item`, in order, with their types.
-    fn value_columns(&self) -> Vec<(String, &'static str)> {
-        let mut columns: Vec<(String, &'static str)> =
-            self.attributes.iter().map(|d| (d.to_string(), "TEXT")).collect();
-        columns.extend(Metric::ALL.iter().map(|m| {
-            let ty = if m.unit() == MetricUnit::Amount {
-                "TEXT"
-            } else {
-                "INTEGER"
-            };
-            (m.to_string(), ty)
-        }));
+    /// The attribute and metric columns of `daily_item`, in order. They have no declared type
+    /// (so no affinity to apply on every write): attributes are stored as TEXT, amounts as TEXT
+    /// holding the exact decimal, counts as INTEGER, exactly as bound.
+    fn value_columns(&self) -> Vec<String> {
+        let mut columns: Vec<String> = self.attributes.iter().map(|d| d.to_string()).collect();
+        columns.extend(Metric::ALL.iter().map(|m| m.to_string()));
         columns
     }
 
     fn schema_sql(&self) -> String {
-        let values: Vec<String> = self.value_columns().iter().map(|(c, ty)| format!("{c} {ty}")).collect();
-        let names: Vec<String> = self.value_columns().into_iter().map(|(c, _)| c).collect();
+        let names: Vec<String> = self.value_columns();
         format!(
             "CREATE TABLE series (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, \
                  key TEXT NOT NULL, UNIQUE (tenant, kind, key));
              CREATE TABLE origin (id INTEGER PRIMARY KEY, source TEXT NOT NULL, \
                  imported_at TEXT NOT NULL, UNIQUE (source, imported_at));
-             CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, origin INTEGER, {values}, \
-                 series INTEGER GENERATED ALWAYS AS (id >> {DAY_BITS}) VIRTUAL, \
-                 day INTEGER GENERATED ALWAYS AS ((id & {day_mask}) - {DAY_BIAS}) VIRTUAL);
+             CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, origin, {columns});
              CREATE VIEW {TABLE}_text AS SELECT s.tenant, s.kind, s.key, \
-                 date(d.day * 86400, 'unixepoch') AS day, {columns}, o.source, o.imported_at \
-                 FROM {TABLE} d JOIN series s ON s.id = d.series JOIN origin o ON o.id = d.origin;
+                 date({day} * 86400, 'unixepoch') AS day, {d_columns}, o.source, o.imported_at \
+                 FROM {TABLE} d JOIN series s ON s.id = d.id >> {DAY_BITS} JOIN origin o ON o.id = d.origin;
              PRAGMA user_version = {SCHEMA_VERSION};",
-            values = values.join(", "),
-            day_mask = (1i64 << DAY_BITS) - 1,
-            columns = names.iter().map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", "),
+            columns = names.join(", "),
+            day = day_sql("d.id"),
+            d_columns = names.iter().map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", "),
         )
     }
 
     /// Version 1 had one table, `daily_item (tenant, kind, key, day TEXT, <the same value
     /// columns>, source, imported_at)` keyed by the four texts. Runs inside one transaction.
     fn migration_from_v1_sql(&self) -> String {
-        let names: Vec<String> = self.value_columns().into_iter().map(|(c, _)| c).collect();
+        let names: Vec<String> = self.value_columns();
         format!(
             "ALTER TABLE {TABLE} RENAME TO {TABLE}_v1;
              {schema}
@@ -285,7 +283,7 @@ impl SqliteStore {
             .into_iter()
             .enumerate()
             .filter(|(i, _)| mask & (1 << i) != 0)
-            .map(|(_, (c, _))| c)
+            .map(|(_, c)| c)
             .collect();
         let attributes = (mask & ((1 << self.attributes.len()) - 1)).count_ones() as usize;
         let metrics = present.len() - attributes;
@@ -371,8 +369,8 @@ impl SqliteStore {
     fn query_now(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, Error> {
         let conn = self.lock()?;
         let sql_err = sql_error;
-        let mut columns: Vec<String> = vec!["s.key".into(), "d.day".into()];
-        columns.extend(self.value_columns().into_iter().map(|(c, _)| format!("d.{c}")));
+        let mut columns: Vec<String> = vec!["s.key".into(), day_sql("d.id")];
+        columns.extend(self.value_columns().into_iter().map(|c| format!("d.{c}")));
         let mut sql = format!(
             "SELECT {} FROM series s JOIN {TABLE} d \
              ON d.id BETWEEN (s.id << {DAY_BITS}) + ?3 AND (s.id << {DAY_BITS}) + ?4 \

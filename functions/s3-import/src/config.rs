@@ -1,8 +1,11 @@
 //! The function's settings, read from the environment once at start and checked there: a typo
 //! in the stack should fail the cold start loudly, not the hundredth import quietly.
 
+use std::time::Duration;
+
 use reimport_store_dynamodb::DynamoOptions;
 
+use crate::checkpoint::CONTINUATION_PREFIX;
 use crate::layout::INCOMING_PREFIX;
 use crate::Error;
 
@@ -10,6 +13,10 @@ pub const DEFAULT_REPORT_PREFIX: &str = "reports/";
 pub const DEFAULT_MAX_PERIOD_DAYS: u32 = 366;
 /// More in-flight writes than this only buys throttling.
 pub const MAX_WRITE_CONCURRENCY: usize = 1024;
+/// The least time an import keeps in hand before its deadline, whatever the timeout.
+pub const MIN_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
+/// Most daily items per batch (`WRITE_BATCH_ITEMS`).
+pub const MAX_WRITE_BATCH_ITEMS: usize = 100_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -21,6 +28,21 @@ pub struct Config {
     pub write_concurrency: usize,
     /// `MAX_PERIOD_DAYS`: the longest period a profile may cover.
     pub max_period_days: u32,
+    /// `CONTINUE_MARGIN_SECONDS`: how long before the invocation's deadline an import stops
+    /// and leaves a checkpoint. `None`: the larger of 60 s and a tenth of the time the
+    /// invocation had when it started (about the function's timeout).
+    pub continue_margin: Option<Duration>,
+    /// `WRITE_BATCH_ITEMS`: daily items per batch, rounded down to whole lines (at least one
+    /// line); `None`: the store's batch size. A checkpoint can only fall between batches.
+    pub write_batch_items: Option<usize>,
+}
+
+impl Config {
+    /// The margin for an invocation that had `time_left` when it started.
+    pub fn margin_for(&self, time_left: Duration) -> Duration {
+        self.continue_margin
+            .unwrap_or_else(|| MIN_DEFAULT_MARGIN.max(time_left / 10))
+    }
 }
 
 impl Config {
@@ -54,6 +76,9 @@ impl Config {
                         "reports under incoming/ would be taken for profiles and trigger imports",
                     ));
                 }
+                if prefix.starts_with(CONTINUATION_PREFIX) {
+                    return Err(invalid("continuations/ holds the checkpoints of running imports"));
+                }
                 prefix
             }
         };
@@ -86,11 +111,41 @@ impl Config {
             },
         };
 
+        let continue_margin = match get("CONTINUE_MARGIN_SECONDS") {
+            None => None,
+            Some(raw) => match raw.trim().parse::<f64>() {
+                Ok(s) if s.is_finite() && (0.0..=900.0).contains(&s) => Some(Duration::from_secs_f64(s)),
+                _ => {
+                    return Err(Error::InvalidEnv {
+                        name: "CONTINUE_MARGIN_SECONDS",
+                        value: raw,
+                        reason: "expected seconds from 0 to 900 (decimals allowed)",
+                    })
+                }
+            },
+        };
+
+        let write_batch_items = match get("WRITE_BATCH_ITEMS") {
+            None => None,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if (1..=MAX_WRITE_BATCH_ITEMS).contains(&n) => Some(n),
+                _ => {
+                    return Err(Error::InvalidEnv {
+                        name: "WRITE_BATCH_ITEMS",
+                        value: raw,
+                        reason: "expected a whole number from 1 to 100000",
+                    })
+                }
+            },
+        };
+
         Ok(Config {
             table_name,
             report_prefix,
             write_concurrency,
             max_period_days,
+            continue_margin,
+            write_batch_items,
         })
     }
 }
@@ -114,8 +169,13 @@ mod tests {
                 report_prefix: "reports/".into(),
                 write_concurrency: DynamoOptions::default().concurrency,
                 max_period_days: 366,
+                continue_margin: None,
+                write_batch_items: None,
             }
         );
+        assert_eq!(c.margin_for(Duration::from_secs(900)), Duration::from_secs(90));
+        assert_eq!(c.margin_for(Duration::from_secs(300)), Duration::from_secs(60));
+        assert_eq!(c.margin_for(Duration::from_secs(5)), Duration::from_secs(60));
     }
 
     #[test]
@@ -125,8 +185,13 @@ mod tests {
             ("REPORT_PREFIX", "out/reports"),
             ("WRITE_CONCURRENCY", "16"),
             ("MAX_PERIOD_DAYS", " 731 "),
+            ("CONTINUE_MARGIN_SECONDS", "1.5"),
+            ("WRITE_BATCH_ITEMS", "40"),
         ])
         .unwrap();
+        assert_eq!(c.continue_margin, Some(Duration::from_millis(1500)));
+        assert_eq!(c.margin_for(Duration::from_secs(900)), Duration::from_millis(1500));
+        assert_eq!(c.write_batch_items, Some(40));
         assert_eq!(c.report_prefix, "out/reports/");
         assert_eq!(c.write_concurrency, 16);
         assert_eq!(c.max_period_days, 731);
@@ -163,6 +228,19 @@ mod tests {
             ),
             (&[("TABLE_NAME", "t"), ("REPORT_PREFIX", "incoming")], "REPORT_PREFIX"),
             (&[("TABLE_NAME", "t"), ("REPORT_PREFIX", "/reports/")], "REPORT_PREFIX"),
+            (
+                &[("TABLE_NAME", "t"), ("REPORT_PREFIX", "continuations/r")],
+                "REPORT_PREFIX",
+            ),
+            (
+                &[("TABLE_NAME", "t"), ("CONTINUE_MARGIN_SECONDS", "-1")],
+                "CONTINUE_MARGIN_SECONDS",
+            ),
+            (
+                &[("TABLE_NAME", "t"), ("CONTINUE_MARGIN_SECONDS", "NaN")],
+                "CONTINUE_MARGIN_SECONDS",
+            ),
+            (&[("TABLE_NAME", "t"), ("WRITE_BATCH_ITEMS", "0")], "WRITE_BATCH_ITEMS"),
         ];
         for (vars, name) in cases {
             let message = config(vars).unwrap_err().to_string();

@@ -97,6 +97,11 @@ impl DroppedPair {
         }
     }
 
+    /// The key after `incoming/`, without its suffix: `acme/2023/visits`.
+    pub fn relative_stem(&self) -> &str {
+        &self.relative_stem
+    }
+
     /// Where the report of this pair goes; `prefix` ends with `/`.
     pub fn report_key(&self, prefix: &str) -> String {
         format!("{prefix}{}{PROFILE_SUFFIX}", self.relative_stem)

@@ -26,6 +26,7 @@
 //! - Memory grows with the number of distinct lines (the core keeps them to merge keys and
 //!   spread totals), not with the size of the file, which is streamed.
 
+pub mod checkpoint;
 pub mod config;
 pub mod event;
 pub mod handler;
@@ -34,6 +35,7 @@ pub mod layout;
 pub mod report;
 
 use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::operation::delete_object::DeleteObjectError;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::operation::head_object::HeadObjectError;
 use aws_sdk_s3::operation::put_object::PutObjectError;
@@ -103,6 +105,14 @@ pub enum Error {
         key: String,
         #[source]
         source: Box<SdkError<PutObjectError>>,
+    },
+
+    #[error("DeleteObject s3://{bucket}/{key} failed")]
+    DeleteObject {
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<SdkError<DeleteObjectError>>,
     },
 
     #[error("the DynamoDB store cannot be set up")]

@@ -16,6 +16,9 @@ pub struct ObjectReport<'a> {
     /// The ETag of the CSV that was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub csv_etag: Option<&'a str>,
+    /// Which invocation of the import wrote this report, so in a final report how many it
+    /// took: an import that runs short of time continues in the next invocation.
+    pub invocations: u32,
     #[serde(flatten)]
     pub import: &'a ImportReport,
 }
@@ -40,6 +43,7 @@ mod tests {
             profile_key: "incoming/a b/v.json",
             csv_version_id: None,
             csv_etag: Some("\"abc\""),
+            invocations: 1,
             import: &import,
         };
         let json: Value = serde_json::to_value(&report).unwrap();
@@ -50,6 +54,7 @@ mod tests {
         assert_eq!(json["profile_key"], "incoming/a b/v.json");
         assert_eq!(json["csv_etag"], "\"abc\"");
         assert!(json.get("csv_version_id").is_none());
+        assert_eq!(json["invocations"], 1);
         assert!(json["message"].as_str().unwrap().contains("tenant \"a b\""));
         assert_eq!(json["error_count"], 1);
     }

@@ -154,14 +154,14 @@ impl Invocation {
 }
 
 struct RuntimeState {
-    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
+    events: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Value, Duration)>>,
     outcomes: Mutex<HashMap<String, oneshot::Sender<Invocation>>>,
 }
 
 /// The Lambda Runtime API, as much of it as a function uses: `next`, `response`, `error`.
 pub struct RuntimeApi {
     pub address: String,
-    events: mpsc::UnboundedSender<(String, Value)>,
+    events: mpsc::UnboundedSender<(String, Value, Duration)>,
     state: Arc<RuntimeState>,
     served: tokio::task::JoinHandle<()>,
     invocations: AtomicU64,
@@ -202,10 +202,16 @@ impl RuntimeApi {
 
     /// Hands `event` to the function and waits for its answer.
     pub async fn invoke(&self, event: Value) -> Invocation {
+        self.invoke_within(event, Duration::from_secs(900)).await
+    }
+
+    /// Hands `event` to the function with a deadline `time` from now (the
+    /// `Lambda-Runtime-Deadline-Ms` header) and waits for its answer, however long it takes.
+    pub async fn invoke_within(&self, event: Value, time: Duration) -> Invocation {
         let id = format!("request-{}", self.invocations.fetch_add(1, Ordering::SeqCst) + 1);
         let (sender, receiver) = oneshot::channel();
         self.state.outcomes.lock().unwrap().insert(id.clone(), sender);
-        self.events.send((id.clone(), event)).unwrap();
+        self.events.send((id.clone(), event, time)).unwrap();
         tokio::time::timeout(Duration::from_secs(900), receiver)
             .await
             .unwrap_or_else(|_| panic!("{id}: no answer within 900 s, Lambda's limit"))
@@ -228,10 +234,10 @@ async fn route(req: Request<Incoming>, state: Arc<RuntimeState>) -> Result<Respo
     };
     if req.method() == Method::GET && path == "/2018-06-01/runtime/invocation/next" {
         let next = state.events.lock().await.recv().await;
-        let Some((id, event)) = next else {
+        let Some((id, event, time)) = next else {
             return Ok(reply(StatusCode::GONE, "{}"));
         };
-        let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(900);
+        let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + time;
         let response = Response::builder()
             .status(StatusCode::OK)
             .header("content-type", "application/json")
@@ -479,6 +485,42 @@ impl Env {
         let object = self.s3.get_object().bucket(BUCKET).key(key).send().await.ok()?;
         let bytes = object.body.collect().await.unwrap().into_bytes();
         Some(serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// Plays S3's part for continuations: after `first` (the event that starts an import), every
+    /// checkpoint found under `continuations/` becomes the next invocation's event, until none
+    /// is left. Each invocation gets a deadline `time` away. Returns every answer, in order.
+    pub async fn run_chain(&self, first: Value, time: Duration) -> Vec<Value> {
+        let mut answers = vec![self.runtime.invoke_within(first, time).await.response()];
+        loop {
+            let checkpoints = self.checkpoint_keys().await;
+            let Some(next) = checkpoints.first() else {
+                return answers;
+            };
+            assert_eq!(checkpoints.len(), 1, "one checkpoint at a time: {checkpoints:?}");
+            assert!(answers.len() < 100, "the import never ends: {answers:?}");
+            answers.push(
+                self.runtime
+                    .invoke_within(created_event(&[next]), time)
+                    .await
+                    .response(),
+            );
+        }
+    }
+
+    /// Keys under `continuations/`.
+    pub async fn checkpoint_keys(&self) -> Vec<String> {
+        self.object_keys()
+            .await
+            .into_iter()
+            .filter(|k| k.starts_with("continuations/"))
+            .collect()
+    }
+
+    /// The text of the object at `key`.
+    pub async fn text(&self, key: &str) -> String {
+        let object = self.s3.get_object().bucket(BUCKET).key(key).send().await.unwrap();
+        String::from_utf8(object.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
     }
 
     pub async fn object_keys(&self) -> Vec<String> {

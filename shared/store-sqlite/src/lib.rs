@@ -277,7 +277,12 @@ impl SqliteStore {
     /// run of days: SQLite's per-statement work (start, halt, reset) is paid once per run, and
     /// the table cursor stays on the page being appended to. Parameters: ?1 origin, then the
     /// attributes in `mask` (shared by the run), then per row its id and its metrics.
-    fn upsert_sql(&self, mask: u32, rows: usize) -> String {
+    ///
+    /// A [`Shape::Tail`] run is consecutive days whose rows after the first all carry the same
+    /// metrics (a period total spread over days: the remainder on the first day, the same share
+    /// on every other): after the attributes come the first row's id, the first row's metrics,
+    /// then the metrics of every other row, bound once; row k's id is the first id plus k.
+    fn upsert_sql(&self, mask: u32, rows: usize, shape: Shape) -> String {
         let present: Vec<String> = self
             .value_columns()
             .into_iter()
@@ -292,9 +297,24 @@ impl SqliteStore {
         let tuples: Vec<String> = (0..rows)
             .map(|r| {
                 let base = 2 + attributes + r * (1 + metrics);
-                let mut values = vec![format!("?{base}"), "?1".into()];
+                let (id, first_metric) = match shape {
+                    Shape::Rows => (format!("?{base}"), base + 1),
+                    Shape::Tail => {
+                        let id = 2 + attributes;
+                        let first_metric = if r == 0 { id + 1 } else { id + 1 + metrics };
+                        (
+                            if r == 0 {
+                                format!("?{id}")
+                            } else {
+                                format!("?{id} + {r}")
+                            },
+                            first_metric,
+                        )
+                    }
+                };
+                let mut values = vec![id, "?1".into()];
                 values.extend((0..attributes).map(|a| format!("?{}", 2 + a)));
-                values.extend((0..metrics).map(|m| format!("?{}", base + 1 + m)));
+                values.extend((0..metrics).map(|m| format!("?{}", first_metric + m)));
                 format!("({})", values.join(", "))
             })
             .collect();
@@ -343,23 +363,26 @@ impl SqliteStore {
         }
         {
             let mut writer = RowWriter::new(self, &tx, origin_id);
-            let masks: Vec<u32> = items.iter().map(|item| self.column_mask(item)).collect();
             let mut run: Vec<&DailyItem<'_>> = Vec::with_capacity(MAX_RUN);
             let mut start = 0;
             while start < order.len() {
                 let first = order[start];
-                let same_run = |&i: &usize| {
-                    series[i] == series[first]
-                        && masks[i] == masks[first]
+                let mask = self.column_mask(&items[first]);
+                let mut previous = first;
+                let same_run = |&&i: &&usize| {
+                    let same = series[i] == series[first]
+                        && (items[i].metrics == items[previous].metrics || self.column_mask(&items[i]) == mask)
                         && self
                             .attributes
                             .iter()
-                            .all(|&d| items[i].dimensions.get(d) == items[first].dimensions.get(d))
+                            .all(|&d| items[i].dimensions.get(d) == items[first].dimensions.get(d));
+                    previous = i;
+                    same
                 };
-                let len = order[start..].iter().take(MAX_RUN).take_while(|i| same_run(i)).count();
+                let len = order[start..].iter().take(MAX_RUN).take_while(same_run).count();
                 run.clear();
                 run.extend(order[start..start + len].iter().map(|&i| &items[i]));
-                writer.write(series[first], masks[first], &run)?;
+                writer.write(series[first], mask, &run)?;
                 start += len;
             }
         }
@@ -515,6 +538,15 @@ fn series_ids(conn: &Connection, origin: &ImportOrigin, items: &[DailyItem<'_>])
 /// The most days one upsert statement writes.
 const MAX_RUN: usize = 32;
 
+/// How a run's rows are laid out in its statement (see [`SqliteStore::upsert_sql`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    /// Every row its own id and metrics.
+    Rows,
+    /// Consecutive days, every row after the first carrying the same metrics.
+    Tail,
+}
+
 /// Writes runs of days through the cached upsert of their column set and length. Parameters
 /// stay bound across executions, so a value equal to the one already bound in its slot (most
 /// days of a line carry the same share) is not bound again.
@@ -522,11 +554,13 @@ struct RowWriter<'c, 'a> {
     store: &'c SqliteStore,
     conn: &'c Connection,
     origin_id: i64,
-    statement: Option<((u32, usize), CachedStatement<'c>)>,
+    statement: Option<((u32, usize, Shape), CachedStatement<'c>)>,
     attributes: [Option<&'a str>; Dimension::COUNT],
     /// Per row of the statement, the row id and metrics bound.
     bound: Vec<(i64, [Option<Quantity>; Metric::COUNT])>,
     amount_text: String,
+    /// The row ids of the run being written.
+    ids: Vec<i64>,
 }
 
 impl<'c, 'a> RowWriter<'c, 'a> {
@@ -539,6 +573,7 @@ impl<'c, 'a> RowWriter<'c, 'a> {
             attributes: [None; Dimension::COUNT],
             bound: Vec::new(),
             amount_text: String::new(),
+            ids: Vec::with_capacity(MAX_RUN),
         }
     }
 
@@ -546,14 +581,23 @@ impl<'c, 'a> RowWriter<'c, 'a> {
     /// same attributes.
     fn write(&mut self, series: i64, mask: u32, run: &[&DailyItem<'a>]) -> Result<(), Error> {
         let bind = sql_error("binding an item");
-        let shape = (mask, run.len());
-        if self.statement.as_ref().is_none_or(|(s, _)| *s != shape) {
+        self.ids.clear();
+        for item in run {
+            self.ids.push(row_id(series, item.day)?);
+        }
+        let ids = &self.ids;
+        let tail = run.len() >= 2
+            && ids.windows(2).all(|w| w[1] == w[0] + 1)
+            && run[2..].iter().all(|item| item.metrics == run[1].metrics);
+        let shape = if tail { Shape::Tail } else { Shape::Rows };
+        let key = (mask, run.len(), shape);
+        if self.statement.as_ref().is_none_or(|(s, _)| *s != key) {
             let mut stmt = self
                 .conn
-                .prepare_cached(&self.store.upsert_sql(mask, run.len()))
+                .prepare_cached(&self.store.upsert_sql(mask, run.len(), shape))
                 .map_err(sql_error("preparing the upsert"))?;
             stmt.raw_bind_parameter(1, self.origin_id).map_err(bind)?;
-            self.statement = Some((shape, stmt));
+            self.statement = Some((key, stmt));
             self.attributes = [None; Dimension::COUNT];
             self.bound.clear();
             self.bound.resize(run.len(), (i64::MIN, [None; Metric::COUNT]));
@@ -573,17 +617,19 @@ impl<'c, 'a> RowWriter<'c, 'a> {
             }
             index += 1;
         }
-        for (item, (bound_id, bound_metrics)) in run.iter().zip(self.bound.iter_mut()) {
-            let id = row_id(series, item.day)?;
-            if *bound_id != id {
-                stmt.raw_bind_parameter(index, id).map_err(bind)?;
-                *bound_id = id;
+        // The slots to bind: every row's id and metrics, or for a tail run the first row's id
+        // and metrics, then the other rows' metrics.
+        let rows = if tail { &run[..2] } else { run };
+        for (r, (item, (bound_id, bound_metrics))) in rows.iter().zip(self.bound.iter_mut()).enumerate() {
+            if !tail || r == 0 {
+                let id = ids[r];
+                if *bound_id != id {
+                    stmt.raw_bind_parameter(index, id).map_err(bind)?;
+                    *bound_id = id;
+                }
+                index += 1;
             }
-            index += 1;
-            for m in Metric::ALL {
-                let Some(q) = item.metrics.get(m) else {
-                    continue;
-                };
+            for (m, q) in item.metrics.iter() {
                 let bound = &mut bound_metrics[m.index()];
                 if *bound != Some(q) {
                     if m.unit() == MetricUnit::Amount {

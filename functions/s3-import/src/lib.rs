@@ -23,6 +23,11 @@
 //! - EventBridge keys are used as they come, not form-decoded (unlike notification keys).
 //! - Without `s3:ListBucket` on the bucket, S3 answers 403 instead of 404 for a missing file,
 //!   and "waiting for the other file" becomes a failed invocation.
+//! - An import that runs short of time continues through checkpoints ([`checkpoint`]). A file
+//!   replaced while a part is being written is only noticed by the next part: until then the
+//!   old part and the new upload's import may write the same items concurrently, and the last
+//!   write wins. The refusal report of the stale chain goes to the same report key as the new
+//!   upload's, so whichever finishes last is the one left.
 //! - Memory grows with the number of distinct lines (the core keeps them to merge keys and
 //!   spread totals), not with the size of the file, which is streamed.
 

@@ -38,9 +38,18 @@ pub(crate) struct LineTable {
     big_units: HashMap<usize, u64>,
     scales: Vec<u8>,
     index: HashTable<u32>,
+    /// Each line's key hash, so that growing the index never reads the keys again (at a million
+    /// lines that re-reading was a fifth of the time: a cache miss per key).
+    hashes: Vec<u32>,
     hasher: DefaultHashBuilder,
     attribute_count: usize,
     metric_count: usize,
+}
+
+/// The index's hash of a key, from 32 bits of its hash (kept per line at half the memory of 64):
+/// the multiplication spreads them over the high bits the index takes its tags from.
+fn index_hash(short_hash: u32) -> u64 {
+    u64::from(short_hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 /// What happened when a row was added.
@@ -69,6 +78,7 @@ impl LineTable {
             big_units: HashMap::new(),
             scales: Vec::new(),
             index: HashTable::new(),
+            hashes: Vec::new(),
             hasher: DefaultHashBuilder::default(),
             attribute_count,
             metric_count,
@@ -146,7 +156,8 @@ impl LineTable {
         attributes: &[Option<Cow<'_, str>>],
         metrics: &[Option<Quantity>],
     ) -> Result<Result<Added, Overflow>, ArenaFull> {
-        let hash = self.hasher.hash_one(key);
+        let short_hash = self.hasher.hash_one(key) as u32;
+        let hash = index_hash(short_hash);
         let found = {
             let (arena, keys) = (&self.arena, &self.keys);
             self.index
@@ -212,10 +223,10 @@ impl LineTable {
                 None => self.scales.push(NO_VALUE),
             }
         }
-        let (arena, keys, hasher) = (&self.arena, &self.keys, &self.hasher);
+        self.hashes.push(short_hash);
+        let hashes = &self.hashes;
         self.index.insert_unique(hash, line as u32, |&i| {
-            let s = keys[i as usize];
-            hasher.hash_one(&arena[s.start as usize..(s.start + s.len) as usize])
+            index_hash(hashes.get(i as usize).copied().unwrap_or_default())
         });
         Ok(Ok(Added::New(line)))
     }
@@ -224,6 +235,7 @@ impl LineTable {
     /// line added after this would not find its twin.
     pub(crate) fn finish_reading(&mut self) {
         self.index = HashTable::new();
+        self.hashes = Vec::new();
         self.arena.shrink_to_fit();
         self.keys.shrink_to_fit();
         self.raw_key_lens.shrink_to_fit();

@@ -491,13 +491,16 @@ fn origin_id(conn: &Connection, origin: &ImportOrigin) -> Result<i64, Error> {
 }
 
 /// Each item's series id, created for keys never seen; one look-up per run of equal keys.
+/// After a key that was new, the next key is first tried as an insert (`OR IGNORE`: one index
+/// search instead of a look-up and an insert while a new file's keys keep being new); after a
+/// key that existed, it is looked up first.
 fn series_ids(conn: &Connection, origin: &ImportOrigin, items: &[DailyItem<'_>]) -> Result<Vec<i64>, Error> {
     let sql = sql_error;
     let mut find = conn
         .prepare_cached("SELECT id FROM series WHERE tenant = ?1 AND kind = ?2 AND key = ?3")
         .map_err(sql("preparing the series look-up"))?;
     let mut add = conn
-        .prepare_cached("INSERT INTO series (tenant, kind, key) VALUES (?1, ?2, ?3)")
+        .prepare_cached("INSERT OR IGNORE INTO series (tenant, kind, key) VALUES (?1, ?2, ?3)")
         .map_err(sql("preparing the series insert"))?;
     let bind = sql("binding a series");
     for stmt in [&mut find, &mut add] {
@@ -505,26 +508,39 @@ fn series_ids(conn: &Connection, origin: &ImportOrigin, items: &[DailyItem<'_>])
     }
     let mut ids = Vec::with_capacity(items.len());
     let mut last: Option<(Kind, &str, i64)> = None;
+    let mut last_was_new = false;
     for item in items {
         let id = match last {
             Some((kind, key, id)) if kind == item.kind && key == item.key => id,
             _ => {
-                let found = {
+                let mut find_id = || -> Result<Option<i64>, Error> {
                     find.raw_bind_parameter(2, item.kind.as_str()).map_err(bind)?;
                     find.raw_bind_parameter(3, item.key).map_err(bind)?;
                     let mut rows = find.raw_query();
                     match rows.next().map_err(sql("looking up a series"))? {
-                        Some(row) => Some(row.get::<_, i64>(0).map_err(sql("reading a series id"))?),
-                        None => None,
+                        Some(row) => Ok(Some(row.get::<_, i64>(0).map_err(sql("reading a series id"))?)),
+                        None => Ok(None),
                     }
                 };
+                let found = if last_was_new { None } else { find_id()? };
                 match found {
-                    Some(id) => id,
+                    Some(id) => {
+                        last_was_new = false;
+                        id
+                    }
                     None => {
                         add.raw_bind_parameter(2, item.kind.as_str()).map_err(bind)?;
                         add.raw_bind_parameter(3, item.key).map_err(bind)?;
-                        add.raw_execute().map_err(sql("adding a series"))?;
-                        conn.last_insert_rowid()
+                        if add.raw_execute().map_err(sql("adding a series"))? == 1 {
+                            last_was_new = true;
+                            conn.last_insert_rowid()
+                        } else {
+                            last_was_new = false;
+                            find_id()?.ok_or_else(|| Error::Sqlite {
+                                doing: "reading a series just found to exist",
+                                source: rusqlite::Error::QueryReturnedNoRows,
+                            })?
+                        }
                     }
                 }
             }

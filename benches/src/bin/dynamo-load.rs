@@ -4,6 +4,11 @@
 //! microseconds per UpdateItem (user + system time of the whole process during the write).
 //!
 //! Point it at a fake endpoint with AWS_ENDPOINT_URL to measure the client alone.
+//!
+//! The runtime is the product's: `#[tokio::main]` (multi-threaded, one worker per CPU), as the
+//! s3-import Lambda's `main`; the daemon builds the same with `Builder::new_multi_thread()`.
+//! The write is polled by `block_on` on the main thread, as in both: the store runs its
+//! UpdateItem calls on the worker threads itself.
 
 use std::time::Instant;
 

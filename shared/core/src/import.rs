@@ -460,7 +460,33 @@ impl ValidatedFile {
             order,
             line: 0,
             day: 0,
+            current: None,
         }
+    }
+
+    /// The daily items of one line, day by day. The line's values are looked up and spread once
+    /// for the first day and once for the others (every day after the first has the same share),
+    /// not once per day.
+    fn line_items(&self, line: usize) -> impl Iterator<Item = DailyItem<'_>> + '_ {
+        let (first, rest) = self.line_templates(line);
+        (0..self.period.days()).map(move |day| match day {
+            0 => first,
+            _ => DailyItem {
+                day: self.period.day(day),
+                ..rest
+            },
+        })
+    }
+
+    /// A line's item of the first day, and of every later day but for its date.
+    fn line_templates(&self, line: usize) -> (DailyItem<'_>, DailyItem<'_>) {
+        let first = self.item(line, 0);
+        let rest = if self.period.days() > 1 {
+            self.item(line, 1)
+        } else {
+            first
+        };
+        (first, rest)
     }
 
     fn item(&self, line: usize, day: u32) -> DailyItem<'_> {
@@ -508,13 +534,7 @@ impl ValidatedFile {
                 break;
             }
             store.upsert(origin, &batch).await.map_err(Error::Store)?;
-            for item in &batch {
-                for (metric, value) in item.metrics.iter() {
-                    let total = written.totals.entry(metric).or_insert(Quantity::ZERO);
-                    *total = total.checked_add(value).unwrap_or(*total);
-                }
-            }
-            written.items += batch.len() as u64;
+            written.add_items(&batch);
             progress(written.items);
         }
         self.check_totals(&written)?;
@@ -557,7 +577,7 @@ impl ValidatedFile {
             for line in done.next_line..end {
                 // Lines are indexed by usize in the table; `line < lines` fits.
                 let line = line as usize;
-                batch.extend((0..days).map(|day| self.item(line, day)));
+                batch.extend(self.line_items(line));
             }
             if let Err(e) = store.upsert(origin, &batch).await {
                 return Err(LinesFailed {
@@ -565,13 +585,7 @@ impl ValidatedFile {
                     error: Error::Store(e),
                 });
             }
-            for item in &batch {
-                for (metric, value) in item.metrics.iter() {
-                    let total = done.written.totals.entry(metric).or_insert(Quantity::ZERO);
-                    *total = total.checked_add(value).unwrap_or(*total);
-                }
-            }
-            done.written.items += batch.len() as u64;
+            done.written.add_items(&batch);
             done.next_line = end;
             if done.next_line < lines && after_batch(&done) {
                 break;
@@ -616,6 +630,27 @@ pub struct LinesFailed {
 impl WrittenTotals {
     /// Adds another part's items and totals; `false` (and `self` unchanged for that metric) if
     /// a total would overflow, which the totals check then reports.
+    /// Counts `items` as written: their number, and their metrics into the totals (summed per
+    /// metric in an array first: one map update per metric and batch, not per item).
+    fn add_items(&mut self, items: &[DailyItem<'_>]) {
+        let mut sums = [Quantity::ZERO; Metric::COUNT];
+        let mut seen = [false; Metric::COUNT];
+        for item in items {
+            for (metric, value) in item.metrics.iter() {
+                let i = metric.index();
+                sums[i] = sums[i].checked_add(value).unwrap_or(sums[i]);
+                seen[i] = true;
+            }
+        }
+        for (i, &metric) in Metric::ALL.iter().enumerate() {
+            if seen[i] {
+                let total = self.totals.entry(metric).or_insert(Quantity::ZERO);
+                *total = total.checked_add(sums[i]).unwrap_or(*total);
+            }
+        }
+        self.items += items.len() as u64;
+    }
+
     pub fn add(&mut self, other: &WrittenTotals) -> bool {
         let mut ok = true;
         self.items += other.items;
@@ -643,6 +678,8 @@ pub struct DailyItems<'a> {
     order: ItemOrder,
     line: usize,
     day: u32,
+    /// In line order, the current line's templates (see `ValidatedFile::line_templates`).
+    current: Option<(DailyItem<'a>, DailyItem<'a>)>,
 }
 
 impl<'a> Iterator for DailyItems<'a> {
@@ -653,7 +690,22 @@ impl<'a> Iterator for DailyItems<'a> {
         if lines == 0 || self.line >= lines || self.day >= days {
             return None;
         }
-        let item = self.file.item(self.line, self.day);
+        let item = match self.order {
+            ItemOrder::ByLine => {
+                let (first, rest) = match self.current {
+                    Some(templates) if self.day > 0 => templates,
+                    _ => *self.current.insert(self.file.line_templates(self.line)),
+                };
+                match self.day {
+                    0 => first,
+                    day => DailyItem {
+                        day: self.file.period.day(day),
+                        ..rest
+                    },
+                }
+            }
+            ItemOrder::ByDay => self.file.item(self.line, self.day),
+        };
         match self.order {
             ItemOrder::ByLine => {
                 self.day += 1;
@@ -747,6 +799,37 @@ mod tests {
                 format!("{}/{}: {}", item.key, item.day, metrics.join(","))
             })
             .collect()
+    }
+
+    #[test]
+    fn every_order_yields_the_items_computed_one_by_one() {
+        for file in [file(), one_day_file()] {
+            let (lines, days) = (file.line_count() as usize, file.period.days());
+            let one_by_one: Vec<DailyItem<'_>> = (0..lines)
+                .flat_map(|line| (0..days).map(move |day| (line, day)))
+                .map(|(line, day)| file.item(line, day))
+                .collect();
+            let by_line: Vec<DailyItem<'_>> = file.daily_items(ItemOrder::ByLine).collect();
+            assert_eq!(by_line, one_by_one);
+            let per_line: Vec<DailyItem<'_>> = (0..lines).flat_map(|line| file.line_items(line)).collect();
+            assert_eq!(per_line, one_by_one);
+            let mut by_day: Vec<DailyItem<'_>> = file.daily_items(ItemOrder::ByDay).collect();
+            by_day.sort_by_key(|item| (item.key, item.day));
+            let mut sorted = one_by_one.clone();
+            sorted.sort_by_key(|item| (item.key, item.day));
+            assert_eq!(by_day, sorted);
+        }
+    }
+
+    fn one_day_file() -> ValidatedFile {
+        let profile = ImportProfile::from_json(
+            r#"{"skipHeader":false,"kind":"website","dimensions":[{"idx":0,"target":"website_name"}],
+                "metrics":[{"idx":1,"target":"visit"}],
+                "period":{"from":"29/02/2024","to":"29/02/2024","scale":"D"}}"#,
+            &ProfileLimits::default(),
+        )
+        .unwrap();
+        read_file(&profile, "a,3\nb,4\n".as_bytes(), &ReadOptions::default()).unwrap()
     }
 
     #[tokio::test]

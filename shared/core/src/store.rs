@@ -62,17 +62,27 @@ pub struct ImportOrigin {
     pub imported_at: String,
 }
 
-/// The values of a fixed set of targets, indexed by the target's catalog position.
+/// The values of a fixed set of targets, indexed by the target's catalog position: a value per
+/// target (zero where absent) and a bit per target present, two thirds of the size of an
+/// `Option` per target (a daily item is copied a few times on its way to a store).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MetricValues([Option<Quantity>; Metric::COUNT]);
+pub struct MetricValues {
+    values: [Quantity; Metric::COUNT],
+    present: u16,
+}
+
+const _: () = assert!(Metric::COUNT <= 16, "one bit of MetricValues::present per metric");
 
 impl MetricValues {
     pub fn get(&self, metric: Metric) -> Option<Quantity> {
-        self.0[metric.index()]
+        let i = metric.index();
+        (self.present & (1 << i) != 0).then(|| self.values[i])
     }
 
     pub fn set(&mut self, metric: Metric, value: Quantity) {
-        self.0[metric.index()] = Some(value);
+        let i = metric.index();
+        self.values[i] = value;
+        self.present |= 1 << i;
     }
 
     /// The metrics present, in catalog order.
@@ -81,7 +91,7 @@ impl MetricValues {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(Option::is_none)
+        self.present == 0
     }
 }
 

@@ -147,7 +147,7 @@ impl SqliteStore {
             path,
             connection: Mutex::new(connection),
             attributes: attribute_dimensions(),
-            batch_size: 20_000,
+            batch_size: 10_000,
         };
         store.prepare()?;
         Ok(store)
@@ -172,7 +172,7 @@ impl SqliteStore {
             .map_err(sql("setting synchronous"))?;
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(sql("setting temp_store"))?;
-        conn.pragma_update(None, "cache_size", -16_384)
+        conn.pragma_update(None, "cache_size", -8_192)
             .map_err(sql("setting cache_size"))?;
         conn.set_prepared_statement_cache_capacity(32);
         if self.schema_version(&conn)? == Some(SCHEMA_VERSION) {

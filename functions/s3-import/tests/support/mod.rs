@@ -391,6 +391,20 @@ impl Function {
         self.logs.lock().unwrap().clone()
     }
 
+    /// The logs once they hold every one of `needles`, or as they are after 10 s. The function's
+    /// stderr is read by another thread: a line the function printed before answering may not
+    /// have been read yet when the answer arrives.
+    pub fn logs_with(&self, needles: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if needles.iter().all(|n| logs.contains(n)) || std::time::Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The process's peak resident memory so far, from /proc (Linux only).
     pub fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;

@@ -6,7 +6,7 @@
 //! carriage return, text after a closing quote) goes to `csv-core`, the parser of the csv crate,
 //! from that line to the end of its record: what it reads is what the csv crate would read.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 use csv_core::ReadRecordResult;
 use memchr::memchr;
@@ -54,7 +54,13 @@ pub(crate) struct RecordReader<R> {
     /// Line breaks consumed so far.
     newlines: u64,
     eof: bool,
+    /// The most read at once while looking for a line break: a file without `\n` (classic Mac
+    /// line ends, `\r` alone) goes to csv-core chunk by chunk instead of being read whole.
+    line_limit: u64,
 }
+
+/// See `RecordReader::line_limit`: longer than any analytics line, small beside a file.
+const LINE_LIMIT: u64 = 64 * 1024;
 
 impl<R: BufRead> RecordReader<R> {
     pub(crate) fn new(input: R, delimiter: u8) -> Self {
@@ -66,7 +72,19 @@ impl<R: BufRead> RecordReader<R> {
             pending_at: 0,
             newlines: 0,
             eof: false,
+            line_limit: LINE_LIMIT,
         }
+    }
+
+    #[cfg(test)]
+    fn with_line_limit(mut self, limit: u64) -> Self {
+        self.line_limit = limit.max(1);
+        self
+    }
+
+    /// Appends to `buffer` up to and including the next line break, at most `line_limit` bytes.
+    fn read_line(input: &mut R, limit: u64, buffer: &mut Vec<u8>) -> io::Result<usize> {
+        input.by_ref().take(limit).read_until(b'\n', buffer)
     }
 
     /// Reads the next record into `record`; `false` at the end of the input. Blank lines are
@@ -77,16 +95,18 @@ impl<R: BufRead> RecordReader<R> {
                 return self.read_with_core(record);
             }
             record.bytes.clear();
-            if self.input.read_until(b'\n', &mut record.bytes)? == 0 {
+            let read = Self::read_line(&mut self.input, self.line_limit, &mut record.bytes)?;
+            if read == 0 {
                 self.eof = true;
                 return self.read_with_core(record);
             }
             let ends_with_newline = record.bytes.last() == Some(&b'\n');
+            let cut = !ends_with_newline && read as u64 == self.line_limit;
             let mut content = record.bytes.len() - usize::from(ends_with_newline);
             if content > 0 && record.bytes[content - 1] == b'\r' {
                 content -= 1;
             }
-            if split_plain(&record.bytes[..content], self.delimiter, &mut record.fields) {
+            if !cut && split_plain(&record.bytes[..content], self.delimiter, &mut record.fields) {
                 record.line = self.newlines + 1;
                 self.newlines += u64::from(ends_with_newline);
                 if content == 0 {
@@ -94,7 +114,8 @@ impl<R: BufRead> RecordReader<R> {
                 }
                 return Ok(true);
             }
-            // Not plain: csv-core parses it, and whatever follows until its record ends.
+            // Not plain, or not a whole line: csv-core parses it, and whatever follows until its
+            // record ends.
             std::mem::swap(&mut self.pending, &mut record.bytes);
             self.pending_at = 0;
         }
@@ -111,7 +132,7 @@ impl<R: BufRead> RecordReader<R> {
             if self.pending_at == self.pending.len() && !self.eof {
                 self.pending.clear();
                 self.pending_at = 0;
-                if self.input.read_until(b'\n', &mut self.pending)? == 0 {
+                if Self::read_line(&mut self.input, self.line_limit, &mut self.pending)? == 0 {
                     self.eof = true;
                 }
             }
@@ -236,7 +257,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn ours(text: &[u8], delimiter: u8, capacity: usize) -> Vec<(u64, Vec<Vec<u8>>)> {
-        let mut reader = RecordReader::new(io::BufReader::with_capacity(capacity, text), delimiter);
+        ours_limited(text, delimiter, capacity, LINE_LIMIT)
+    }
+
+    fn ours_limited(text: &[u8], delimiter: u8, capacity: usize, limit: u64) -> Vec<(u64, Vec<Vec<u8>>)> {
+        let mut reader =
+            RecordReader::new(io::BufReader::with_capacity(capacity, text), delimiter).with_line_limit(limit);
         let mut record = Record::default();
         let mut out = Vec::new();
         while reader.read(&mut record).unwrap() {
@@ -309,6 +335,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_file_without_line_feeds_is_read_in_bounded_chunks() {
+        // Classic Mac line ends: one "line" for read_until. The reader must not hold it whole.
+        let line = b"/page-1,https://x/page-1?r=1,1,2,3\r";
+        let text: Vec<u8> = line.iter().copied().cycle().take(line.len() * 500).collect();
+        let mut reader = RecordReader::new(io::BufReader::with_capacity(64, &text[..]), b',').with_line_limit(100);
+        let mut record = Record::default();
+        let mut records = 0;
+        while reader.read(&mut record).unwrap() {
+            assert_eq!(record.field(0), b"/page-1");
+            assert_eq!(record.len(), 5);
+            assert!(reader.pending.capacity() <= 1024, "{}", reader.pending.capacity());
+            records += 1;
+        }
+        assert_eq!(records, 500);
+        assert_eq!(fields_only(ours_limited(&text, b',', 64, 100)), csv_crate(&text, b','));
+    }
+
     proptest! {
         #[test]
         fn reads_what_the_csv_crate_reads(
@@ -320,10 +364,13 @@ mod tests {
                 0..120,
             ),
             capacity in 1usize..40,
+            limit in 1u64..50,
             semicolon in any::<bool>(),
         ) {
             let delimiter = if semicolon { b';' } else { b',' };
-            prop_assert_eq!(fields_only(ours(&text, delimiter, capacity)), csv_crate(&text, delimiter));
+            let expected = csv_crate(&text, delimiter);
+            prop_assert_eq!(fields_only(ours(&text, delimiter, capacity)), expected.clone());
+            prop_assert_eq!(fields_only(ours_limited(&text, delimiter, capacity, limit)), expected);
         }
     }
 }

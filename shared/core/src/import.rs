@@ -469,13 +469,18 @@ impl ValidatedFile {
     /// not once per day.
     fn line_items(&self, line: usize) -> impl Iterator<Item = DailyItem<'_>> + '_ {
         let (first, rest) = self.line_templates(line);
-        (0..self.period.days()).map(move |day| match day {
+        (0..self.period.days()).map(move |day| self.item_from_templates((first, rest), day))
+    }
+
+    /// Day `day`'s item of the line whose templates (see `line_templates`) these are.
+    fn item_from_templates<'a>(&self, (first, rest): (DailyItem<'a>, DailyItem<'a>), day: u32) -> DailyItem<'a> {
+        match day {
             0 => first,
             _ => DailyItem {
                 day: self.period.day(day),
                 ..rest
             },
-        })
+        }
     }
 
     /// A line's item of the first day, and of every later day but for its date.
@@ -628,29 +633,30 @@ pub struct LinesFailed {
 }
 
 impl WrittenTotals {
-    /// Adds another part's items and totals; `false` (and `self` unchanged for that metric) if
-    /// a total would overflow, which the totals check then reports.
     /// Counts `items` as written: their number, and their metrics into the totals (summed per
-    /// metric in an array first: one map update per metric and batch, not per item).
+    /// metric in an array first: one map update per metric and batch, not per item). A total
+    /// that would overflow stays as it was, which the totals check then reports.
     fn add_items(&mut self, items: &[DailyItem<'_>]) {
-        let mut sums = [Quantity::ZERO; Metric::COUNT];
-        let mut seen = [false; Metric::COUNT];
+        let mut sums: [Option<Quantity>; Metric::COUNT] = [None; Metric::COUNT];
         for item in items {
             for (metric, value) in item.metrics.iter() {
-                let i = metric.index();
-                sums[i] = sums[i].checked_add(value).unwrap_or(sums[i]);
-                seen[i] = true;
+                let sum = sums[metric.index()].get_or_insert(Quantity::ZERO);
+                *sum = sum.checked_add(value).unwrap_or(*sum);
             }
         }
-        for (i, &metric) in Metric::ALL.iter().enumerate() {
-            if seen[i] {
-                let total = self.totals.entry(metric).or_insert(Quantity::ZERO);
-                *total = total.checked_add(sums[i]).unwrap_or(*total);
-            }
-        }
-        self.items += items.len() as u64;
+        let batch = WrittenTotals {
+            items: items.len() as u64,
+            totals: Metric::ALL
+                .iter()
+                .zip(sums)
+                .filter_map(|(&metric, sum)| Some((metric, sum?)))
+                .collect(),
+        };
+        self.add(&batch);
     }
 
+    /// Adds another part's items and totals; `false` (and `self` unchanged for that metric) if
+    /// a total would overflow, which the totals check then reports.
     pub fn add(&mut self, other: &WrittenTotals) -> bool {
         let mut ok = true;
         self.items += other.items;
@@ -692,17 +698,11 @@ impl<'a> Iterator for DailyItems<'a> {
         }
         let item = match self.order {
             ItemOrder::ByLine => {
-                let (first, rest) = match self.current {
+                let templates = match self.current {
                     Some(templates) if self.day > 0 => templates,
                     _ => *self.current.insert(self.file.line_templates(self.line)),
                 };
-                match self.day {
-                    0 => first,
-                    day => DailyItem {
-                        day: self.file.period.day(day),
-                        ..rest
-                    },
-                }
+                self.file.item_from_templates(templates, self.day)
             }
             ItemOrder::ByDay => self.file.item(self.line, self.day),
         };

@@ -231,8 +231,9 @@ impl LineTable {
         Ok(Ok(Added::New(line)))
     }
 
-    /// Frees the slack the growing vectors kept, and drops the key index (a tenth of the table): lines are only read from here on, and a
-    /// line added after this would not find its twin.
+    /// Frees the slack the growing vectors kept, and drops the key index and the key hashes (a
+    /// tenth of the table): lines are only read from here on, and a line added after this would
+    /// not find its twin.
     pub(crate) fn finish_reading(&mut self) {
         self.index = HashTable::new();
         self.hashes = Vec::new();

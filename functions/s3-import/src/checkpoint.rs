@@ -84,6 +84,21 @@ pub struct ObjectVersion {
 }
 
 impl ObjectVersion {
+    /// What S3 answered for an object.
+    pub fn of(object: &aws_sdk_s3::operation::get_object::GetObjectOutput) -> ObjectVersion {
+        ObjectVersion {
+            etag: object.e_tag().map(str::to_string),
+            version_id: object.version_id().map(str::to_string),
+        }
+    }
+
+    /// Why `now`, the object at `key`, is not the upload this version was read from; `None`
+    /// when it is (see `same_upload`).
+    pub fn replaced_by(&self, key: &str, now: &ObjectVersion) -> Option<String> {
+        (!self.same_upload(now))
+            .then(|| format!("{key} was replaced since the import started (read: {self}, now: {now})"))
+    }
+
     /// Whether `now` is the same upload: the version ids when both have one, else the ETags.
     pub fn same_upload(&self, now: &ObjectVersion) -> bool {
         match (&self.version_id, &now.version_id) {

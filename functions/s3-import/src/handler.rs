@@ -381,16 +381,13 @@ impl S3Import {
             }
             return waiting(&pair.profile_key);
         };
-        let profile_version = ObjectVersion {
-            etag: profile_object.e_tag().map(str::to_string),
-            version_id: profile_object.version_id().map(str::to_string),
-        };
+        let profile_version = ObjectVersion::of(&profile_object);
         if let Some(resume) = &resume {
-            if !resume.checkpoint.profile.same_upload(&profile_version) {
-                let what = format!(
-                    "{} was replaced since the import started (read: {}, now: {profile_version})",
-                    pair.profile_key, resume.checkpoint.profile
-                );
+            if let Some(what) = resume
+                .checkpoint
+                .profile
+                .replaced_by(&pair.profile_key, &profile_version)
+            {
                 return self.stale(bucket, pair, &tenant, resume, parts, what).await;
             }
         }
@@ -427,16 +424,9 @@ impl S3Import {
             }
             return waiting(&pair.csv_key);
         };
-        let csv_version = ObjectVersion {
-            version_id: csv_object.version_id().map(str::to_string),
-            etag: csv_object.e_tag().map(str::to_string),
-        };
+        let csv_version = ObjectVersion::of(&csv_object);
         if let Some(resume) = &resume {
-            if !resume.checkpoint.csv.same_upload(&csv_version) {
-                let what = format!(
-                    "{} was replaced since the import started (read: {}, now: {csv_version})",
-                    pair.csv_key, resume.checkpoint.csv
-                );
+            if let Some(what) = resume.checkpoint.csv.replaced_by(&pair.csv_key, &csv_version) {
                 return self.stale(bucket, pair, &tenant, resume, parts, what).await;
             }
         }

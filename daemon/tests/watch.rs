@@ -328,7 +328,10 @@ fn an_invalid_pair_goes_to_failed_with_line_and_column() {
 #[test]
 fn kill_9_during_an_import_then_restart_gives_the_right_totals() {
     let env = Env::new();
-    const LINES: usize = 20_000;
+    // Big enough that neither the first import nor its redo can finish before the kill or the
+    // one-second stop timeout: 20,000 lines (620,000 items) took under a second once the
+    // SQLite store got faster.
+    const LINES: usize = 100_000;
     let watcher = env.start(&["--settle-ms", "200"]);
     env.write("big.json", PROFILE_31_DAYS);
     env.write("big.csv", &website_csv("site", LINES, 31));

@@ -121,3 +121,30 @@ async fn a_newer_schema_is_refused() {
     let err = SqliteStore::open(&path).err().unwrap();
     assert!(err.to_string().contains("schema version 3"), "{err}");
 }
+
+fn page_size(path: &Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_new_file_gets_16_kib_pages_and_an_existing_file_keeps_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = dir.path().join("new.db");
+    drop(SqliteStore::open(&new).unwrap());
+    assert_eq!(page_size(&new), 16_384);
+    let mode: String = rusqlite::Connection::open(&new)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+
+    let old = v1_copy(dir.path());
+    assert_eq!(page_size(&old), 4_096, "the fixture was written with 4 KiB pages");
+    let store = SqliteStore::open(&old).unwrap();
+    reimport_core::conformance::run_all(&store, "old-pages").await;
+    drop(store);
+    assert_eq!(page_size(&old), 4_096);
+}

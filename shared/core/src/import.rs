@@ -15,7 +15,7 @@ use crate::kind::{Kind, Metric};
 use crate::lines::{Added, LineTable};
 use crate::number::{parse_metric, plain_whole, Quantity};
 use crate::profile::{ImportProfile, Period};
-use crate::records::{Record, RecordReader};
+use crate::records::{PipelinedRecords, RecordReader};
 use crate::store::{DailyItem, DimensionValues, ImportOrigin, ItemOrder, MetricValues, Store};
 pub use crate::text::normalise_text;
 
@@ -74,7 +74,11 @@ pub struct ValidatedFile {
 }
 
 /// Reads and checks the whole of `input` against `profile`.
-pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptions) -> Result<ValidatedFile, Error> {
+pub fn read_file<R: Read + Send>(
+    profile: &ImportProfile,
+    input: R,
+    options: &ReadOptions,
+) -> Result<ValidatedFile, Error> {
     // A profile built in code rather than by `ImportProfile::from_json` is not checked yet.
     if profile.dimensions.is_empty() || profile.dimensions.len() > DIMENSIONS || profile.metrics.len() > METRICS {
         return Err(Error::Profile {
@@ -93,7 +97,7 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
         Some(d) => d,
         None => detect_delimiter(text.fill_buf().map_err(io_error)?),
     };
-    let mut records = RecordReader::new(text, delimiter);
+    let records = RecordReader::new(text, delimiter);
 
     let key_col = profile.key_column();
     let attribute_cols: Vec<_> = profile.dimensions[1..].to_vec();
@@ -114,7 +118,6 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
     let mut header_skipped = !profile.skip_header;
     let mut last_line: u64 = 0;
 
-    let mut record = Record::default();
     let mut metric_values: Vec<Option<Quantity>> = vec![None; profile.metrics.len()];
 
     macro_rules! problem {
@@ -131,196 +134,201 @@ pub fn read_file<R: Read>(profile: &ImportProfile, input: R, options: &ReadOptio
         }};
     }
 
-    loop {
-        if !records.read(&mut record).map_err(io_error)? {
-            break;
-        }
-        let line = record.line();
-        last_line = line;
-        if !header_skipped {
-            header_skipped = true;
-            continue;
-        }
-        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-            continue;
-        }
-        lines_read += 1;
-        if record.len() < needed_columns {
-            problem!(
-                line,
-                None,
-                "",
-                format!(
-                    "the line has {} column{}, the profile reads up to column {} (idx {})",
-                    record.len(),
-                    if record.len() == 1 { "" } else { "s" },
-                    needed_columns,
-                    needed_columns - 1
-                )
-            );
-            continue;
-        }
-
-        // Only the mapped columns are decoded as text: the others may hold anything. Plain
-        // digits, most metric cells, are read straight from their bytes.
-        let mut dimension_texts: [&str; DIMENSIONS] = [""; DIMENSIONS];
-        let mut metric_texts: [&str; METRICS] = [""; METRICS];
-        let mut bad_utf8 = None;
-        for (slot, col) in profile.dimensions.iter().enumerate() {
-            match std::str::from_utf8(record.field(col.idx)) {
-                Ok(text) => dimension_texts[slot] = text,
-                Err(_) => {
-                    bad_utf8 = Some(col.idx);
-                    break;
-                }
-            }
-        }
-        for (slot, col) in profile.metrics.iter().enumerate() {
-            if bad_utf8.is_some() {
+    // Records are read and split on a thread of their own while this one checks them.
+    std::thread::scope(|scope| -> Result<(), Error> {
+        let mut records = PipelinedRecords::start(scope, records);
+        loop {
+            let Some(record) = records.next().map_err(io_error)? else {
                 break;
-            }
-            let bytes = record.field(col.idx);
-            metric_values[slot] = plain_whole(bytes);
-            if metric_values[slot].is_none() {
-                match std::str::from_utf8(bytes) {
-                    Ok(text) => metric_texts[slot] = text,
-                    Err(_) => bad_utf8 = Some(col.idx),
-                }
-            }
-        }
-        if let Some(idx) = bad_utf8 {
-            problem!(
-                line,
-                Some(idx),
-                String::from_utf8_lossy(record.field(idx)),
-                format!(
-                    "not valid UTF-8 (the start of the file was); set \"encoding\" in the profile to one of {}",
-                    TextEncoding::NAMES.join(", ")
-                )
-            );
-            // Nothing after an encoding mismatch can be trusted.
-            break;
-        }
-        let raw_key = dimension_texts[0];
-        let key = match normalise_key(profile.kind, raw_key) {
-            Ok(k) => k,
-            Err(reason) => {
-                problem!(line, Some(key_col.idx), raw_key, reason);
+            };
+            let line = record.line();
+            last_line = line;
+            if !header_skipped {
+                header_skipped = true;
                 continue;
             }
-        };
-        let mut attribute_values: [Option<Cow<'_, str>>; DIMENSIONS] = Default::default();
-        for (slot, text) in dimension_texts[1..profile.dimensions.len()].iter().enumerate() {
-            attribute_values[slot] = Some(normalise_text(text)).filter(|v| !v.is_empty());
-        }
-        let attribute_values = &attribute_values[..attribute_cols.len()];
-        let mut line_ok = true;
-        let mut any_metric = false;
-        for (slot, col) in profile.metrics.iter().enumerate() {
-            if metric_values[slot].is_some() {
-                any_metric = true;
+            if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
                 continue;
             }
-            let raw = metric_texts[slot];
-            match parse_metric(raw, col.metric.unit(), profile.decimal_separator) {
-                Ok(Some(v)) => {
-                    metric_values[slot] = Some(v);
-                    any_metric = true;
-                }
-                Ok(None) => {
-                    metric_values[slot] = None;
-                    warning_count += 1;
-                    if warnings.len() < options.max_warnings {
-                        warnings.push(CellIssue {
-                            line,
-                            idx: Some(col.idx),
-                            value: raw.to_string(),
-                            reason: format!("empty {}: not written for this line", col.metric),
-                        });
-                    }
-                }
-                Err(e) => {
-                    line_ok = false;
-                    let mut reason = format!("{} for {}", e, col.metric);
-                    if line == 1 && profile.skip_header.eq(&false) {
-                        reason.push_str(" (is the first line a header? set \"skipHeader\": true)");
-                    }
-                    problem!(line, Some(col.idx), raw, reason);
-                }
-            }
-        }
-        if !line_ok || error_count > 0 {
-            // Once the file is known bad, only look for more problems.
-            continue;
-        }
-        if !any_metric {
-            warning_count += 1;
-            if warnings.len() < options.max_warnings {
-                warnings.push(CellIssue {
-                    line,
-                    idx: None,
-                    value: String::new(),
-                    reason: "every metric is empty: the line is skipped".to_string(),
-                });
-            }
-            continue;
-        }
-        let added = table
-            .add(&key, raw_key, attribute_values, &metric_values)
-            .map_err(|_| {
-                Error::InvalidFile(InvalidFile {
-                    issues: vec![CellIssue {
-                        line,
-                        idx: None,
-                        value: String::new(),
-                        reason: "the file's keys exceed 4 GiB of text".to_string(),
-                    }],
-                    total: 1,
-                })
-            })?;
-        match added {
-            Err(overflow) => {
-                let col = profile.metrics[overflow.metric_slot];
+            lines_read += 1;
+            if record.len() < needed_columns {
                 problem!(
                     line,
-                    Some(col.idx),
-                    String::from_utf8_lossy(record.field(col.idx)),
-                    format!("the sum of {} for this key is too large", col.metric)
+                    None,
+                    "",
+                    format!(
+                        "the line has {} column{}, the profile reads up to column {} (idx {})",
+                        record.len(),
+                        if record.len() == 1 { "" } else { "s" },
+                        needed_columns,
+                        needed_columns - 1
+                    )
                 );
                 continue;
             }
-            Ok(Added::New(i)) => {
-                debug_assert_eq!(i, first_lines.len());
-                first_lines.push(u32::try_from(line).unwrap_or(u32::MAX));
-            }
-            Ok(Added::Merged(i)) => {
-                merged_count += 1;
-                let first_raw = table.raw_key(i).to_string();
-                let entry = merges.entry(i).or_insert_with(|| MergedKey {
-                    key: key.to_string(),
-                    lines: vec![u64::from(first_lines[i])],
-                    values: vec![first_raw],
-                });
-                entry.lines.push(line);
-                if !entry.values.iter().any(|v| v == raw_key) {
-                    entry.values.push(raw_key.to_string());
+
+            // Only the mapped columns are decoded as text: the others may hold anything. Plain
+            // digits, most metric cells, are read straight from their bytes.
+            let mut dimension_texts: [&str; DIMENSIONS] = [""; DIMENSIONS];
+            let mut metric_texts: [&str; METRICS] = [""; METRICS];
+            let mut bad_utf8 = None;
+            for (slot, col) in profile.dimensions.iter().enumerate() {
+                match std::str::from_utf8(record.field(col.idx)) {
+                    Ok(text) => dimension_texts[slot] = text,
+                    Err(_) => {
+                        bad_utf8 = Some(col.idx);
+                        break;
+                    }
                 }
             }
-        }
-        for (slot, col) in profile.metrics.iter().enumerate() {
-            if let Some(v) = metric_values[slot] {
-                match totals[slot].checked_add(v) {
-                    Some(t) => totals[slot] = t,
-                    None => problem!(
+            for (slot, col) in profile.metrics.iter().enumerate() {
+                if bad_utf8.is_some() {
+                    break;
+                }
+                let bytes = record.field(col.idx);
+                metric_values[slot] = plain_whole(bytes);
+                if metric_values[slot].is_none() {
+                    match std::str::from_utf8(bytes) {
+                        Ok(text) => metric_texts[slot] = text,
+                        Err(_) => bad_utf8 = Some(col.idx),
+                    }
+                }
+            }
+            if let Some(idx) = bad_utf8 {
+                problem!(
+                    line,
+                    Some(idx),
+                    String::from_utf8_lossy(record.field(idx)),
+                    format!(
+                        "not valid UTF-8 (the start of the file was); set \"encoding\" in the profile to one of {}",
+                        TextEncoding::NAMES.join(", ")
+                    )
+                );
+                // Nothing after an encoding mismatch can be trusted.
+                break;
+            }
+            let raw_key = dimension_texts[0];
+            let key = match normalise_key(profile.kind, raw_key) {
+                Ok(k) => k,
+                Err(reason) => {
+                    problem!(line, Some(key_col.idx), raw_key, reason);
+                    continue;
+                }
+            };
+            let mut attribute_values: [Option<Cow<'_, str>>; DIMENSIONS] = Default::default();
+            for (slot, text) in dimension_texts[1..profile.dimensions.len()].iter().enumerate() {
+                attribute_values[slot] = Some(normalise_text(text)).filter(|v| !v.is_empty());
+            }
+            let attribute_values = &attribute_values[..attribute_cols.len()];
+            let mut line_ok = true;
+            let mut any_metric = false;
+            for (slot, col) in profile.metrics.iter().enumerate() {
+                if metric_values[slot].is_some() {
+                    any_metric = true;
+                    continue;
+                }
+                let raw = metric_texts[slot];
+                match parse_metric(raw, col.metric.unit(), profile.decimal_separator) {
+                    Ok(Some(v)) => {
+                        metric_values[slot] = Some(v);
+                        any_metric = true;
+                    }
+                    Ok(None) => {
+                        metric_values[slot] = None;
+                        warning_count += 1;
+                        if warnings.len() < options.max_warnings {
+                            warnings.push(CellIssue {
+                                line,
+                                idx: Some(col.idx),
+                                value: raw.to_string(),
+                                reason: format!("empty {}: not written for this line", col.metric),
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        line_ok = false;
+                        let mut reason = format!("{} for {}", e, col.metric);
+                        if line == 1 && profile.skip_header.eq(&false) {
+                            reason.push_str(" (is the first line a header? set \"skipHeader\": true)");
+                        }
+                        problem!(line, Some(col.idx), raw, reason);
+                    }
+                }
+            }
+            if !line_ok || error_count > 0 {
+                // Once the file is known bad, only look for more problems.
+                continue;
+            }
+            if !any_metric {
+                warning_count += 1;
+                if warnings.len() < options.max_warnings {
+                    warnings.push(CellIssue {
+                        line,
+                        idx: None,
+                        value: String::new(),
+                        reason: "every metric is empty: the line is skipped".to_string(),
+                    });
+                }
+                continue;
+            }
+            let added = table
+                .add(&key, raw_key, attribute_values, &metric_values)
+                .map_err(|_| {
+                    Error::InvalidFile(InvalidFile {
+                        issues: vec![CellIssue {
+                            line,
+                            idx: None,
+                            value: String::new(),
+                            reason: "the file's keys exceed 4 GiB of text".to_string(),
+                        }],
+                        total: 1,
+                    })
+                })?;
+            match added {
+                Err(overflow) => {
+                    let col = profile.metrics[overflow.metric_slot];
+                    problem!(
                         line,
                         Some(col.idx),
                         String::from_utf8_lossy(record.field(col.idx)),
-                        format!("the file's total of {} is too large", col.metric)
-                    ),
+                        format!("the sum of {} for this key is too large", col.metric)
+                    );
+                    continue;
+                }
+                Ok(Added::New(i)) => {
+                    debug_assert_eq!(i, first_lines.len());
+                    first_lines.push(u32::try_from(line).unwrap_or(u32::MAX));
+                }
+                Ok(Added::Merged(i)) => {
+                    merged_count += 1;
+                    let first_raw = table.raw_key(i).to_string();
+                    let entry = merges.entry(i).or_insert_with(|| MergedKey {
+                        key: key.to_string(),
+                        lines: vec![u64::from(first_lines[i])],
+                        values: vec![first_raw],
+                    });
+                    entry.lines.push(line);
+                    if !entry.values.iter().any(|v| v == raw_key) {
+                        entry.values.push(raw_key.to_string());
+                    }
+                }
+            }
+            for (slot, col) in profile.metrics.iter().enumerate() {
+                if let Some(v) = metric_values[slot] {
+                    match totals[slot].checked_add(v) {
+                        Some(t) => totals[slot] = t,
+                        None => problem!(
+                            line,
+                            Some(col.idx),
+                            String::from_utf8_lossy(record.field(col.idx)),
+                            format!("the file's total of {} is too large", col.metric)
+                        ),
+                    }
                 }
             }
         }
-    }
+        Ok(())
+    })?;
 
     if lines_read == 0 && error_count == 0 {
         problem!(

@@ -7,6 +7,7 @@
 //! from that line to the end of its record: what it reads is what the csv crate would read.
 
 use std::io::{self, BufRead, Read};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use csv_core::ReadRecordResult;
 use memchr::memchr;
@@ -172,6 +173,109 @@ impl<R: BufRead> RecordReader<R> {
                     return Ok(true);
                 }
                 ReadRecordResult::End => return Ok(false),
+            }
+        }
+    }
+}
+
+/// Records per hand-over between the thread reading records and the one checking them: a few
+/// hundred microseconds of work each side, so the cost of a hand-over (a wake-up) is small.
+const BATCH_RECORDS: usize = 128;
+/// Batches read ahead of the checks: bounds the memory (a batch of 256 records of 42 columns
+/// is about 250 KB) while keeping the reading thread busy.
+const BATCHES_AHEAD: usize = 2;
+
+/// What the reading thread hands over: a batch of records, or the error that ended reading
+/// (after every record read before it).
+type Handed = io::Result<Vec<Record>>;
+
+/// Records read by a thread of its own ([`read_in_batches`]): reading and decoding the input
+/// and splitting its lines run beside the checks of the records already read. Records come in
+/// file order, exactly as [`RecordReader::read`] gives them; an error comes after every record
+/// read before it. Dropping this stops the reading thread at its next hand-over.
+pub(crate) struct PipelinedRecords {
+    batches: Receiver<Handed>,
+    /// Checked batches go back to the reading thread, their buffers reused.
+    used: SyncSender<Vec<Record>>,
+    batch: Vec<Record>,
+    at: usize,
+}
+
+impl PipelinedRecords {
+    /// Starts reading `reader` on a thread of `scope`.
+    pub(crate) fn start<'scope, 'env, R: BufRead + Send + 'scope>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        reader: RecordReader<R>,
+    ) -> PipelinedRecords {
+        let (batches_in, batches) = std::sync::mpsc::sync_channel(BATCHES_AHEAD);
+        let (used, used_out) = std::sync::mpsc::sync_channel(BATCHES_AHEAD + 2);
+        scope.spawn(move || read_in_batches(reader, &batches_in, &used_out));
+        PipelinedRecords {
+            batches,
+            used,
+            batch: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// The next record; `None` at the end of the input.
+    pub(crate) fn next(&mut self) -> io::Result<Option<&Record>> {
+        if self.at == self.batch.len() {
+            let used = std::mem::take(&mut self.batch);
+            if used.capacity() > 0 {
+                // The reading thread may have ended: the buffers are then simply dropped.
+                let _ = self.used.try_send(used);
+            }
+            self.at = 0;
+            match self.batches.recv() {
+                Ok(handed) => self.batch = handed?,
+                // The reading thread ended after its last batch.
+                Err(_) => return Ok(None),
+            }
+            if self.batch.is_empty() {
+                return Ok(None);
+            }
+        }
+        self.at += 1;
+        Ok(self.batch.get(self.at - 1))
+    }
+}
+
+/// The reading thread: fills batches of records (reusing those handed back) and hands them
+/// over until the input ends, reading fails, or the checking side is gone.
+fn read_in_batches<R: BufRead>(
+    mut reader: RecordReader<R>,
+    batches: &SyncSender<Handed>,
+    used: &Receiver<Vec<Record>>,
+) {
+    loop {
+        let mut batch = used.try_recv().unwrap_or_default();
+        batch.resize_with(BATCH_RECORDS, Record::default);
+        let mut filled = 0;
+        let mut end = None;
+        while filled < BATCH_RECORDS {
+            match reader.read(&mut batch[filled]) {
+                Ok(true) => filled += 1,
+                Ok(false) => {
+                    end = Some(None);
+                    break;
+                }
+                Err(e) => {
+                    end = Some(Some(e));
+                    break;
+                }
+            }
+        }
+        batch.truncate(filled);
+        if filled > 0 && batches.send(Ok(batch)).is_err() {
+            return;
+        }
+        match end {
+            None => {}
+            Some(None) => return,
+            Some(Some(e)) => {
+                let _ = batches.send(Err(e));
+                return;
             }
         }
     }
@@ -351,6 +455,99 @@ mod tests {
         }
         assert_eq!(records, 500);
         assert_eq!(fields_only(ours_limited(&text, b',', 64, 100)), csv_crate(&text, b','));
+    }
+
+    /// Every record read through [`PipelinedRecords`], with its line, then how reading ended.
+    /// Records as read: each one's line and fields.
+    type RecordsRead = Vec<(u64, Vec<Vec<u8>>)>;
+
+    fn pipelined(input: impl BufRead + Send) -> (RecordsRead, io::Result<()>) {
+        std::thread::scope(|scope| {
+            let mut records = PipelinedRecords::start(scope, RecordReader::new(input, b','));
+            let mut out = Vec::new();
+            loop {
+                match records.next() {
+                    Ok(Some(record)) => out.push((record.line(), record.iter().map(<[u8]>::to_vec).collect())),
+                    Ok(None) => return (out, Ok(())),
+                    Err(e) => return (out, Err(e)),
+                }
+            }
+        })
+    }
+
+    fn numbered_lines(count: usize) -> Vec<u8> {
+        let mut text = Vec::new();
+        for i in 0..count {
+            if i % 97 == 0 {
+                // A record over two lines, read by csv-core, and a blank line.
+                text.extend_from_slice(format!("\"/multi\nline-{i}\",{i}\n\n").as_bytes());
+            } else {
+                text.extend_from_slice(format!("/page-{i},{i}\n").as_bytes());
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn pipelined_records_are_the_records_in_file_order() {
+        // Several batches, the last one partial.
+        let text = numbered_lines(3 * BATCH_RECORDS + 17);
+        let (records, end) = pipelined(io::BufReader::with_capacity(100, text.as_slice()));
+        assert!(end.is_ok());
+        assert_eq!(records, ours(&text, b',', 100));
+        assert_eq!(records.len(), 3 * BATCH_RECORDS + 17);
+        let (records, end) = pipelined(&b""[..]);
+        assert!(records.is_empty() && end.is_ok());
+    }
+
+    /// Gives `text`, then fails.
+    struct FailsAfter<'a>(&'a [u8]);
+
+    impl Read for FailsAfter<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "broken at the end"));
+            }
+            let n = self.0.read(buf)?;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_comes_after_every_record_read_before_it() {
+        let text = numbered_lines(2 * BATCH_RECORDS + 5);
+        let (records, end) = pipelined(io::BufReader::with_capacity(64, FailsAfter(&text)));
+        assert_eq!(records, ours(&text, b',', 64));
+        assert_eq!(end.unwrap_err().to_string(), "broken at the end");
+    }
+
+    /// Lines without end.
+    struct Endless(u64);
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.0 += 1;
+            let line = format!("/page-{},1\n", self.0);
+            let n = line.len().min(buf.len());
+            buf[..n].copy_from_slice(&line.as_bytes()[..n]);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn stopping_early_stops_the_reading_thread() {
+        // The scope returns only once the reading thread has ended: on an endless input it must
+        // notice that nobody checks its records any more.
+        let taken = std::thread::scope(|scope| {
+            let mut records = PipelinedRecords::start(scope, RecordReader::new(io::BufReader::new(Endless(0)), b','));
+            let mut taken = 0;
+            while taken < 5 * BATCH_RECORDS {
+                assert!(records.next().unwrap().is_some());
+                taken += 1;
+            }
+            taken
+        });
+        assert_eq!(taken, 5 * BATCH_RECORDS);
     }
 
     proptest! {

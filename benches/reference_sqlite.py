@@ -4,12 +4,13 @@
 Reads the same generated pagetree CSV with the csv module, spreads each line's metrics over the
 31 days of March 2023 (floor a day, the remainder on the first day, like reimport), and upserts
 one row per (tenant, kind, key, day) into the same schema reimport writes (create it first with
-`reimport setup --store sqlite:DB`; schema version 2: a `series` row per (tenant, kind, key), an
-`origin` row per import, `daily_item` keyed by id = series << 21 | (day + 2**20), day = days
-since 1970-01-01).
+`reimport setup --store sqlite:DB`; schema version 3: a `series` row per (tenant, kind, key), an
+`origin` row per import, a `label` row per distinct (series, URL), `daily_item` keyed by
+id = series << 21 | (day + 2**20), day = days since 1970-01-01, its URL column the label id).
 One transaction, the same pragmas as reimport (WAL, synchronous=NORMAL, 16 MB cache): the origin
-row, the series rows (executemany, ON CONFLICT DO NOTHING), their ids read back into a dict, then
-the daily rows with INSERT ... ON CONFLICT DO UPDATE, executemany over a generator.
+row, the series rows (executemany, ON CONFLICT DO NOTHING), their ids read back into a dict, the
+label rows the same way, then the daily rows with INSERT ... ON CONFLICT DO UPDATE, executemany
+over a generator.
 It validates nothing beyond int(): a fair, lean baseline.
 
 usage: reference_sqlite.py CSV DB
@@ -38,14 +39,16 @@ def read_lines(path):
     return lines
 
 
-def daily_rows(lines, series_ids, origin_id):
+def daily_rows(lines, series_ids, label_ids, origin_id):
     n = len(DAYS)
     for key, url, totals in lines:
-        series = series_ids[key] << 21
+        series_id = series_ids[key]
+        series = series_id << 21
+        label = label_ids[(series_id, url)]
         shares = [(t // n, t % n) for t in totals]
         for d, day in enumerate(DAYS):
             values = [base + rem if d == 0 else base for base, rem in shares]
-            yield (series | day, origin_id, url, *values)
+            yield (series | day, origin_id, label, *values)
 
 
 def main():
@@ -76,7 +79,12 @@ def main():
         ((TENANT, KIND, key) for key, _, _ in lines),
     )
     series_ids = dict(conn.execute("SELECT key, id FROM series WHERE tenant = ? AND kind = ?", (TENANT, KIND)))
-    cursor = conn.executemany(sql, daily_rows(lines, series_ids, origin_id))
+    conn.executemany(
+        "INSERT INTO label (series, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        ((series_ids[key], url) for key, url, _ in lines),
+    )
+    label_ids = {(series, value): id for id, series, value in conn.execute("SELECT id, series, value FROM label")}
+    cursor = conn.executemany(sql, daily_rows(lines, series_ids, label_ids, origin_id))
     items = cursor.rowcount
     conn.execute("COMMIT")
     write_seconds = time.perf_counter() - started

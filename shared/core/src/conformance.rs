@@ -382,6 +382,38 @@ pub async fn dimensions_are_stored_and_updated(store: &dyn Store, prefix: &str) 
         metrics_of(&got[0]),
         [(Metric::Hit, "5".into()), (Metric::VisitIn, "2".into())]
     );
+
+    // An upsert without the attribute keeps the stored one; one text carried by two lines (the
+    // same string in memory) and by two days is each line's own.
+    let shared = "https://example.com/shared";
+    let mut items = vec![item(Kind::PageTree, "Home", 1, &[(Metric::Hit, whole(6))])];
+    for (key, d) in [("A", 1), ("B", 1), ("B", 2), ("A", 2)] {
+        let mut it = item(Kind::PageTree, key, d, &[(Metric::Hit, whole(u64::from(d)))]);
+        it.dimensions.set(Dimension::PageInfoUrl, shared);
+        items.push(it);
+    }
+    upsert(store, &o, &items).await;
+    let got = query(store, &o, Kind::PageTree, Some("Home")).await;
+    assert_eq!(
+        got[0].dimensions.get(&Dimension::PageInfoUrl).map(String::as_str),
+        Some("https://example.com/home")
+    );
+    assert_eq!(
+        metrics_of(&got[0]),
+        [(Metric::Hit, "6".into()), (Metric::VisitIn, "2".into())]
+    );
+    for key in ["A", "B"] {
+        let got = query(store, &o, Kind::PageTree, Some(key)).await;
+        assert_eq!(got.len(), 2, "{key}");
+        for stored in &got {
+            assert_eq!(
+                stored.dimensions.get(&Dimension::PageInfoUrl).map(String::as_str),
+                Some(shared),
+                "{key} {}",
+                stored.day
+            );
+        }
+    }
 }
 
 pub async fn a_whole_file_imports_and_sums_back(store: &dyn Store, prefix: &str) {

@@ -1,19 +1,23 @@
 //! The embedded default store: one SQLite file, one row per (tenant, kind, key, day).
 //!
-//! Schema version 2 (version 1 files are migrated on open, in one transaction):
+//! Schema version 3 (version 1 and 2 files are migrated on open, in one transaction):
 //!
 //! - `series (id, tenant, kind, key)`: one row per line identity, `id` an integer assigned in the
 //!   order lines are first written, so a file's rows are appended in key order.
 //! - `origin (id, source, imported_at)`: one row per import (file and time).
+//! - `label (id, series, value)`: each distinct attribute text (a page's URL) of a series, once.
+//!   A line's 31 days share one label instead of 31 copies of the text (version 2 kept the text
+//!   in every row: 60 of a pagetree row's 84 bytes). Labels of a new file are appended in series
+//!   order, like its rows.
 //! - `daily_item (id, origin, <attributes>, <metrics>)`, a rowid table keyed by
 //!   `id = series << 21 | (day + 2^20)`, `day` counting days since 1970-01-01 (years -900 to
 //!   4840): `id >> 21` is the series, `(id & 0x1fffff) - 2^20` the day. An integer key makes a
 //!   new file's rows true appends (SQLite's quick balance, full pages, no key comparisons). The
 //!   value columns have no declared type, so SQLite applies no affinity on a write: values are
-//!   stored as bound, attributes and amounts (the exact decimal) as TEXT, counts as INTEGER; a
-//!   metric never sent is NULL.
-//! - `daily_item_text`: a view with the version-1 columns (text day, tenant, kind, key, source,
-//!   imported_at) for reading the store by hand.
+//!   stored as bound, attributes as the INTEGER id of their label, amounts (the exact decimal) as
+//!   TEXT, counts as INTEGER; a value never sent is NULL.
+//! - `daily_item_text`: a view with the version-1 columns (text day, tenant, kind, key, attribute
+//!   texts, source, imported_at) for reading the store by hand.
 //!
 //! An upsert binds only the columns an item carries (one prepared statement per set of columns
 //! and run length, cached; one statement writes up to 32 days of a line) and `ON CONFLICT DO
@@ -42,7 +46,9 @@ use rusqlite::{
 };
 
 const TABLE: &str = "daily_item";
-const SCHEMA_VERSION: i64 = 2;
+/// Each distinct attribute text of a series, once: daily rows hold its id.
+const LABEL: &str = "label";
+const SCHEMA_VERSION: i64 = 3;
 /// The page size of a new store file, in bytes.
 const PAGE_SIZE: i64 = 16_384;
 /// `NaiveDate::num_days_from_ce` of 1970-01-01: `day` columns count from there.
@@ -201,6 +207,12 @@ impl SqliteStore {
             Some(1) => {
                 tx.execute_batch(&self.migration_from_v1_sql())
                     .map_err(sql("migrating the schema from version 1"))?;
+                tx.execute_batch(&self.migration_from_v2_sql())
+                    .map_err(sql("migrating the schema from version 2"))?;
+            }
+            Some(2) => {
+                tx.execute_batch(&self.migration_from_v2_sql())
+                    .map_err(sql("migrating the schema from version 2"))?;
             }
             Some(SCHEMA_VERSION) => {}
             Some(found) => {
@@ -247,11 +259,60 @@ impl SqliteStore {
                  key TEXT NOT NULL, UNIQUE (tenant, kind, key));
              CREATE TABLE origin (id INTEGER PRIMARY KEY, source TEXT NOT NULL, \
                  imported_at TEXT NOT NULL, UNIQUE (source, imported_at));
+             CREATE TABLE {LABEL} (id INTEGER PRIMARY KEY, series INTEGER NOT NULL, value TEXT NOT NULL, \
+                 UNIQUE (series, value));
+             CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, origin, {columns});
+             {view}
+             PRAGMA user_version = {SCHEMA_VERSION};",
+            columns = names.join(", "),
+            view = self.view_sql(),
+        )
+    }
+
+    /// `daily_item_text`: one row per daily item with readable columns (the version-1 columns).
+    fn view_sql(&self) -> String {
+        let attributes: Vec<String> = self
+            .attributes
+            .iter()
+            .enumerate()
+            .map(|(i, d)| format!("l{i}.value AS {d}"))
+            .collect();
+        let metrics: Vec<String> = Metric::ALL.iter().map(|m| format!("d.{m}")).collect();
+        format!(
+            "CREATE VIEW {TABLE}_text AS SELECT s.tenant, s.kind, s.key, \
+                 date({day} * 86400, 'unixepoch') AS day, {attributes}, {metrics}, o.source, o.imported_at \
+                 FROM {TABLE} d JOIN series s ON s.id = d.id >> {DAY_BITS} JOIN origin o ON o.id = d.origin{joins};",
+            day = day_sql("d.id"),
+            attributes = attributes.join(", "),
+            metrics = metrics.join(", "),
+            joins = self.label_joins("d"),
+        )
+    }
+
+    /// `LEFT JOIN`s giving each attribute column of `daily_item` (alias `d`) its text as
+    /// `l<i>.value`.
+    fn label_joins(&self, d: &str) -> String {
+        self.attributes
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!(" LEFT JOIN {LABEL} l{i} ON l{i}.id = {d}.{a}"))
+            .collect()
+    }
+
+    /// Schema version 2, the target of the version-1 migration (version 3 follows from it):
+    /// attributes were TEXT in every daily row.
+    fn schema_v2_sql(&self) -> String {
+        let names: Vec<String> = self.value_columns();
+        format!(
+            "CREATE TABLE series (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, \
+                 key TEXT NOT NULL, UNIQUE (tenant, kind, key));
+             CREATE TABLE origin (id INTEGER PRIMARY KEY, source TEXT NOT NULL, \
+                 imported_at TEXT NOT NULL, UNIQUE (source, imported_at));
              CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, origin, {columns});
              CREATE VIEW {TABLE}_text AS SELECT s.tenant, s.kind, s.key, \
                  date({day} * 86400, 'unixepoch') AS day, {d_columns}, o.source, o.imported_at \
                  FROM {TABLE} d JOIN series s ON s.id = d.id >> {DAY_BITS} JOIN origin o ON o.id = d.origin;
-             PRAGMA user_version = {SCHEMA_VERSION};",
+             PRAGMA user_version = 2;",
             columns = names.join(", "),
             day = day_sql("d.id"),
             d_columns = names.iter().map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", "),
@@ -276,9 +337,54 @@ impl SqliteStore {
                  JOIN origin o ON o.source = v.source AND o.imported_at = v.imported_at \
                  ORDER BY s.id, v.day;
              DROP TABLE {TABLE}_v1;",
-            schema = self.schema_sql(),
+            schema = self.schema_v2_sql(),
             columns = names.join(", "),
             v_columns = names.iter().map(|c| format!("v.{c}")).collect::<Vec<_>>().join(", "),
+        )
+    }
+
+    /// Version 2 kept attributes as TEXT in every daily row; version 3 keeps each distinct
+    /// (series, text) once in `label` and its id in the row. Runs inside one transaction.
+    fn migration_from_v2_sql(&self) -> String {
+        let names: Vec<String> = self.value_columns();
+        // In row order, so in series order: no sort (the rows may not fit in memory), and the
+        // unique index takes the labels in order too.
+        let labels: Vec<String> = self
+            .attributes
+            .iter()
+            .map(|a| {
+                format!(
+                    "INSERT OR IGNORE INTO {LABEL} (series, value) \
+                     SELECT id >> {DAY_BITS}, {a} FROM {TABLE}_v2 WHERE {a} IS NOT NULL ORDER BY id;"
+                )
+            })
+            .collect();
+        let values: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i < self.attributes.len() {
+                    format!("(SELECT l.id FROM {LABEL} l WHERE l.series = v.id >> {DAY_BITS} AND l.value = v.{c})")
+                } else {
+                    format!("v.{c}")
+                }
+            })
+            .collect();
+        format!(
+            "DROP VIEW {TABLE}_text;
+             ALTER TABLE {TABLE} RENAME TO {TABLE}_v2;
+             CREATE TABLE {LABEL} (id INTEGER PRIMARY KEY, series INTEGER NOT NULL, value TEXT NOT NULL, \
+                 UNIQUE (series, value));
+             CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, origin, {columns});
+             {labels}
+             INSERT INTO {TABLE} (id, origin, {columns}) SELECT v.id, v.origin, {values} FROM {TABLE}_v2 v ORDER BY v.id;
+             DROP TABLE {TABLE}_v2;
+             {view}
+             PRAGMA user_version = {SCHEMA_VERSION};",
+            columns = names.join(", "),
+            labels = labels.join("\n"),
+            values = values.join(", "),
+            view = self.view_sql(),
         )
     }
 
@@ -403,12 +509,14 @@ impl SqliteStore {
         let conn = self.lock()?;
         let sql_err = sql_error;
         let mut columns: Vec<String> = vec!["s.key".into(), day_sql("d.id")];
-        columns.extend(self.value_columns().into_iter().map(|c| format!("d.{c}")));
+        columns.extend((0..self.attributes.len()).map(|i| format!("l{i}.value")));
+        columns.extend(Metric::ALL.iter().map(|m| format!("d.{m}")));
         let mut sql = format!(
             "SELECT {} FROM series s JOIN {TABLE} d \
-             ON d.id BETWEEN (s.id << {DAY_BITS}) + ?3 AND (s.id << {DAY_BITS}) + ?4 \
+             ON d.id BETWEEN (s.id << {DAY_BITS}) + ?3 AND (s.id << {DAY_BITS}) + ?4{} \
              WHERE s.tenant = ?1 AND s.kind = ?2",
-            columns.join(", ")
+            columns.join(", "),
+            self.label_joins("d"),
         );
         let mut params: Vec<Value> = vec![
             Value::Text(query.tenant.as_str().into()),
@@ -561,6 +669,21 @@ fn series_ids(conn: &Connection, origin: &ImportOrigin, items: &[DailyItem<'_>])
     Ok(ids)
 }
 
+/// The id of `text` among the labels of `series`, added if new: an insert first (one index
+/// search while a new file's labels keep being new), a look-up when it was there.
+fn label_id(conn: &Connection, series: i64, text: &str) -> Result<i64, Error> {
+    let added = conn
+        .prepare_cached("INSERT OR IGNORE INTO label (series, value) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute((series, text)))
+        .map_err(sql_error("adding a label"))?;
+    if added == 1 {
+        return Ok(conn.last_insert_rowid());
+    }
+    conn.prepare_cached("SELECT id FROM label WHERE series = ?1 AND value = ?2")
+        .and_then(|mut s| s.query_row((series, text), |r| r.get(0)))
+        .map_err(sql_error("reading a label id"))
+}
+
 /// The most days one upsert statement writes.
 const MAX_RUN: usize = 32;
 
@@ -581,7 +704,11 @@ struct RowWriter<'c, 'a> {
     conn: &'c Connection,
     origin_id: i64,
     statement: Option<((u32, usize, Shape), CachedStatement<'c>)>,
-    attributes: [Option<&'a str>; Dimension::COUNT],
+    /// Per attribute, the label id bound in the statement.
+    attributes: [Option<i64>; Dimension::COUNT],
+    /// Per attribute, the last text looked up (its series and where it lives) and its label id:
+    /// the days of a line share one text, looked up once.
+    labels: [Option<(i64, &'a str, i64)>; Dimension::COUNT],
     /// Per row of the statement, the row id and metrics bound.
     bound: Vec<(i64, [Option<Quantity>; Metric::COUNT])>,
     amount_text: String,
@@ -597,6 +724,7 @@ impl<'c, 'a> RowWriter<'c, 'a> {
             origin_id,
             statement: None,
             attributes: [None; Dimension::COUNT],
+            labels: [None; Dimension::COUNT],
             bound: Vec::new(),
             amount_text: String::new(),
             ids: Vec::with_capacity(MAX_RUN),
@@ -636,10 +764,18 @@ impl<'c, 'a> RowWriter<'c, 'a> {
             let Some(value) = run[0].dimensions.get(d) else {
                 continue;
             };
+            let label = match self.labels[d.index()] {
+                Some((s, text, id)) if s == series && std::ptr::eq(text, value) => id,
+                _ => {
+                    let id = label_id(self.conn, series, value)?;
+                    self.labels[d.index()] = Some((series, value, id));
+                    id
+                }
+            };
             let bound = &mut self.attributes[d.index()];
-            if !bound.is_some_and(|b| std::ptr::eq(b, value)) {
-                stmt.raw_bind_parameter(index, value).map_err(bind)?;
-                *bound = Some(value);
+            if *bound != Some(label) {
+                stmt.raw_bind_parameter(index, label).map_err(bind)?;
+                *bound = Some(label);
             }
             index += 1;
         }

@@ -1,6 +1,10 @@
-//! A version-1 file (written by the store before schema version 2, `tests/fixtures/v1.db`, with
-//! the `reimport query --format json` output of that version beside it) opens, migrates in one
-//! transaction, and answers every query exactly as before; then takes new upserts.
+//! Files of earlier schema versions open, migrate in one transaction, and answer every query
+//! exactly as before; then take new upserts.
+//! - `tests/fixtures/v1.db`: written by the store before schema version 2, with the
+//!   `reimport query --format json` output of that version beside it (`v1-q-*.json`).
+//! - `tests/fixtures/v2.db`: the version-1 file opened by the version-2 store (migrated), then
+//!   the two examples imported into it by `reimport import` of that version as tenant `fresh`,
+//!   with its query output beside it (`v2-q-*.json`).
 
 use std::path::Path;
 
@@ -9,10 +13,45 @@ use reimport_store_sqlite::SqliteStore;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
-fn v1_copy(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("reimport.db");
-    std::fs::copy(Path::new(FIXTURES).join("v1.db"), &path).unwrap();
+fn fixture_copy(dir: &Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::copy(Path::new(FIXTURES).join(name), &path).unwrap();
     path
+}
+
+fn v1_copy(dir: &Path) -> std::path::PathBuf {
+    fixture_copy(dir, "v1.db")
+}
+
+fn user_version(path: &Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Every query of `tenants` x both kinds answers what `<version>-q-<tenant>-<kind>.json` holds.
+async fn answers_as_before(store: &SqliteStore, version: &str, tenants: &[&str]) {
+    for tenant in tenants {
+        for kind in [Kind::Website, Kind::PageTree] {
+            let expected =
+                std::fs::read_to_string(Path::new(FIXTURES).join(format!("{version}-q-{tenant}-{kind}.json"))).unwrap();
+            let expected: serde_json::Value = serde_json::from_str(&expected).unwrap();
+            let got = serde_json::to_value(all(store, tenant, kind).await).unwrap();
+            assert_eq!(got, expected, "{version} {tenant} {kind}");
+        }
+    }
+}
+
+const TABLES: [&str; 5] = ["daily_item", "daily_item_text", "label", "origin", "series"];
+
+fn tables(db: &rusqlite::Connection) -> Vec<String> {
+    db.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 async fn all(store: &SqliteStore, tenant: &str, kind: Kind) -> Vec<StoredItem> {
@@ -32,32 +71,12 @@ async fn all(store: &SqliteStore, tenant: &str, kind: Kind) -> Vec<StoredItem> {
 async fn a_version_1_file_is_migrated_and_reads_back_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let path = v1_copy(dir.path());
-    {
-        let db = rusqlite::Connection::open(&path).unwrap();
-        let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(v, 1, "the fixture is a version-1 file");
-    }
+    assert_eq!(user_version(&path), 1, "the fixture is a version-1 file");
     let store = SqliteStore::open(&path).unwrap();
-    for tenant in ["acme", "other"] {
-        for kind in [Kind::Website, Kind::PageTree] {
-            let expected =
-                std::fs::read_to_string(Path::new(FIXTURES).join(format!("v1-q-{tenant}-{kind}.json"))).unwrap();
-            let expected: serde_json::Value = serde_json::from_str(&expected).unwrap();
-            let got = serde_json::to_value(all(&store, tenant, kind).await).unwrap();
-            assert_eq!(got, expected, "{tenant} {kind}");
-        }
-    }
+    answers_as_before(&store, "v1", &["acme", "other"]).await;
+    assert_eq!(user_version(&path), 3);
     let db = rusqlite::Connection::open(&path).unwrap();
-    let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(v, 2);
-    let tables: Vec<String> = db
-        .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(tables, ["daily_item", "daily_item_text", "origin", "series"]);
+    assert_eq!(tables(&db), TABLES);
     // Source and import time survive, readable through the view with the version-1 columns.
     let (rows, sources): (i64, i64) = db
         .query_row(
@@ -116,10 +135,10 @@ async fn a_newer_schema_is_refused() {
     drop(SqliteStore::open(&path).unwrap());
     rusqlite::Connection::open(&path)
         .unwrap()
-        .execute_batch("PRAGMA user_version = 3")
+        .execute_batch("PRAGMA user_version = 4")
         .unwrap();
     let err = SqliteStore::open(&path).err().unwrap();
-    assert!(err.to_string().contains("schema version 3"), "{err}");
+    assert!(err.to_string().contains("schema version 4"), "{err}");
 }
 
 fn page_size(path: &Path) -> i64 {
@@ -147,4 +166,62 @@ async fn a_new_file_gets_16_kib_pages_and_an_existing_file_keeps_its_own() {
     reimport_core::conformance::run_all(&store, "old-pages").await;
     drop(store);
     assert_eq!(page_size(&old), 4_096);
+}
+
+#[tokio::test]
+async fn a_version_2_file_is_migrated_and_reads_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fixture_copy(dir.path(), "v2.db");
+    assert_eq!(user_version(&path), 2, "the fixture is a version-2 file");
+    let text_rows = |db: &rusqlite::Connection| -> i64 {
+        db.query_row(
+            "SELECT count(*) FROM daily_item WHERE typeof(pageinfo_url) = 'text'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let before = {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        assert!(text_rows(&db) > 0, "version 2 keeps the URL text in every row");
+        let view: Vec<(String, String, String, String, Option<String>)> = db
+            .prepare("SELECT tenant, kind, key, day, pageinfo_url FROM daily_item_text ORDER BY 1, 2, 3, 4")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        view
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    answers_as_before(&store, "v2", &["acme", "other", "fresh"]).await;
+    assert_eq!(user_version(&path), 3);
+    let db = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(tables(&db), TABLES);
+    assert_eq!(text_rows(&db), 0, "attributes are label ids now");
+    let after: Vec<(String, String, String, String, Option<String>)> = db
+        .prepare("SELECT tenant, kind, key, day, pageinfo_url FROM daily_item_text ORDER BY 1, 2, 3, 4")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    assert_eq!(after, before, "the view reads the same");
+    // One label per distinct (line, URL).
+    let (labels, distinct): (i64, i64) = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM label), \
+             (SELECT count(*) FROM (SELECT DISTINCT tenant, kind, key, pageinfo_url FROM daily_item_text \
+              WHERE pageinfo_url IS NOT NULL))",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(labels, distinct);
+    drop(db);
+
+    reimport_core::conformance::run_all(&store, "after-v2-migration").await;
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    answers_as_before(&store, "v2", &["acme", "other", "fresh"]).await;
 }

@@ -73,7 +73,9 @@ pub struct ValidatedFile {
     merged_count: u64,
 }
 
-/// Reads and checks the whole of `input` against `profile`.
+/// Reads and checks the whole of `input` against `profile`. Reading (and decoding) `input` and
+/// splitting it into records runs on a second thread, scoped to this call, beside the checks:
+/// hence `Send`.
 pub fn read_file<R: Read + Send>(
     profile: &ImportProfile,
     input: R,

@@ -181,8 +181,8 @@ impl<R: BufRead> RecordReader<R> {
 /// Records per hand-over between the thread reading records and the one checking them: a few
 /// hundred microseconds of work each side, so the cost of a hand-over (a wake-up) is small.
 const BATCH_RECORDS: usize = 128;
-/// Batches read ahead of the checks: bounds the memory (a batch of 256 records of 42 columns
-/// is about 250 KB) while keeping the reading thread busy.
+/// Batches read ahead of the checks: bounds the memory (a batch of 128 records of 42 columns
+/// is about 125 KB) while keeping the reading thread busy.
 const BATCHES_AHEAD: usize = 2;
 
 /// What the reading thread hands over: a batch of records, or the error that ended reading
@@ -457,10 +457,10 @@ mod tests {
         assert_eq!(fields_only(ours_limited(&text, b',', 64, 100)), csv_crate(&text, b','));
     }
 
-    /// Every record read through [`PipelinedRecords`], with its line, then how reading ended.
     /// Records as read: each one's line and fields.
     type RecordsRead = Vec<(u64, Vec<Vec<u8>>)>;
 
+    /// Every record read through [`PipelinedRecords`], with its line, then how reading ended.
     fn pipelined(input: impl BufRead + Send) -> (RecordsRead, io::Result<()>) {
         std::thread::scope(|scope| {
             let mut records = PipelinedRecords::start(scope, RecordReader::new(input, b','));

@@ -1,14 +1,12 @@
-//! What the end-to-end tests run against: a moto_server (S3 and DynamoDB on one port), a Lambda
-//! Runtime API served by the test itself, and the real `s3-import` binary polling it. Every
-//! test starts its own of each and stops them on drop.
+//! What the end-to-end tests run against: a moto_server (S3 and DynamoDB on one port, from the
+//! workspace's test-support crate), a Lambda Runtime API served by the test itself, and the real
+//! `s3-import` binary polling it. Every test starts its own of each and stops them on drop.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +22,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use reimport_core::StoredItem;
 use reimport_store_dynamodb::{DynamoOptions, DynamoStore};
+pub use reimport_test_support::MotoServer;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -52,73 +51,6 @@ pub fn expected_items(tenant: &str) -> Vec<String> {
         }
     }
     items
-}
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// `$REIMPORT_VENV/bin/moto_server`, else `<workspace>/.venv/bin/moto_server`, else the PATH.
-fn moto_server_program() -> OsString {
-    let venv = std::env::var_os("REIMPORT_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv"));
-    let candidate = venv.join("bin").join("moto_server");
-    if candidate.is_file() {
-        candidate.into_os_string()
-    } else {
-        OsString::from("moto_server")
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
-}
-
-/// A moto_server on its own port, killed on drop.
-pub struct Moto {
-    child: Child,
-    pub endpoint: String,
-}
-
-impl Moto {
-    pub async fn start() -> Moto {
-        let port = free_port();
-        let program = moto_server_program();
-        let child = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {program:?} ({e}); create the venv: python3 -m venv .venv && .venv/bin/pip install 'moto[server]', or set REIMPORT_VENV")
-            });
-        let mut moto = Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return moto;
-            }
-            if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto_server exited at start: {status}");
-            }
-            assert!(Instant::now() < deadline, "moto_server did not listen within 60 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
@@ -446,7 +378,7 @@ pub struct Env {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub function: Function,
     pub runtime: RuntimeApi,
-    pub moto: Moto,
+    pub moto: MotoServer,
 }
 
 impl Env {
@@ -455,8 +387,8 @@ impl Env {
     }
 
     pub async fn start_with(extra_env: &[(&str, &str)]) -> Env {
-        let moto = Moto::start().await;
-        let sdk = sdk_config(&moto.endpoint).await;
+        let moto = MotoServer::start();
+        let sdk = sdk_config(&moto.endpoint_url()).await;
         let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
         s3.create_bucket().bucket(BUCKET).send().await.unwrap();
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -466,7 +398,7 @@ impl Env {
             .await
             .unwrap();
         let runtime = RuntimeApi::start().await;
-        let function = Function::start(&runtime, &moto.endpoint, extra_env);
+        let function = Function::start(&runtime, &moto.endpoint_url(), extra_env);
         Env {
             s3,
             dynamodb,

@@ -359,6 +359,10 @@ pub async fn keys_with_separators_and_quotes_round_trip(store: &dyn Store, prefi
     }
 }
 
+fn url_of(stored: &StoredItem) -> Option<&str> {
+    stored.dimensions.get(&Dimension::PageInfoUrl).map(String::as_str)
+}
+
 pub async fn dimensions_are_stored_and_updated(store: &dyn Store, prefix: &str) {
     let o = origin(prefix, "dims");
     let mut first = item(Kind::PageTree, "Home", 1, &[(Metric::Hit, whole(5))]);
@@ -370,10 +374,7 @@ pub async fn dimensions_are_stored_and_updated(store: &dyn Store, prefix: &str) 
         .set(Dimension::PageInfoUrl, "https://example.com/home");
     upsert(store, &o, &[second]).await;
     let got = query(store, &o, Kind::PageTree, Some("Home")).await;
-    assert_eq!(
-        got[0].dimensions.get(&Dimension::PageInfoUrl).map(String::as_str),
-        Some("https://example.com/home")
-    );
+    assert_eq!(url_of(&got[0]), Some("https://example.com/home"));
     assert_eq!(
         got[0].dimensions.get(&Dimension::PageInfoName).map(String::as_str),
         Some("Home")
@@ -394,10 +395,7 @@ pub async fn dimensions_are_stored_and_updated(store: &dyn Store, prefix: &str) 
     }
     upsert(store, &o, &items).await;
     let got = query(store, &o, Kind::PageTree, Some("Home")).await;
-    assert_eq!(
-        got[0].dimensions.get(&Dimension::PageInfoUrl).map(String::as_str),
-        Some("https://example.com/home")
-    );
+    assert_eq!(url_of(&got[0]), Some("https://example.com/home"));
     assert_eq!(
         metrics_of(&got[0]),
         [(Metric::Hit, "6".into()), (Metric::VisitIn, "2".into())]
@@ -406,12 +404,7 @@ pub async fn dimensions_are_stored_and_updated(store: &dyn Store, prefix: &str) 
         let got = query(store, &o, Kind::PageTree, Some(key)).await;
         assert_eq!(got.len(), 2, "{key}");
         for stored in &got {
-            assert_eq!(
-                stored.dimensions.get(&Dimension::PageInfoUrl).map(String::as_str),
-                Some(shared),
-                "{key} {}",
-                stored.day
-            );
+            assert_eq!(url_of(stored), Some(shared), "{key} {}", stored.day);
         }
     }
 }

@@ -49,6 +49,14 @@ const TABLE: &str = "daily_item";
 /// Each distinct attribute text of a series, once: daily rows hold its id.
 const LABEL: &str = "label";
 const SCHEMA_VERSION: i64 = 3;
+/// The tables of line identities and of imports (schema versions 2 and 3).
+const SERIES_AND_ORIGIN_SQL: &str = "CREATE TABLE series (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, \
+     kind TEXT NOT NULL, key TEXT NOT NULL, UNIQUE (tenant, kind, key));
+     CREATE TABLE origin (id INTEGER PRIMARY KEY, source TEXT NOT NULL, imported_at TEXT NOT NULL, \
+     UNIQUE (source, imported_at));";
+/// The labels table (schema version 3).
+const LABEL_TABLE_SQL: &str = "CREATE TABLE label (id INTEGER PRIMARY KEY, series INTEGER NOT NULL, \
+     value TEXT NOT NULL, UNIQUE (series, value));";
 /// The page size of a new store file, in bytes.
 const PAGE_SIZE: i64 = 16_384;
 /// `NaiveDate::num_days_from_ce` of 1970-01-01: `day` columns count from there.
@@ -255,12 +263,8 @@ impl SqliteStore {
     fn schema_sql(&self) -> String {
         let names: Vec<String> = self.value_columns();
         format!(
-            "CREATE TABLE series (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, \
-                 key TEXT NOT NULL, UNIQUE (tenant, kind, key));
-             CREATE TABLE origin (id INTEGER PRIMARY KEY, source TEXT NOT NULL, \
-                 imported_at TEXT NOT NULL, UNIQUE (source, imported_at));
-             CREATE TABLE {LABEL} (id INTEGER PRIMARY KEY, series INTEGER NOT NULL, value TEXT NOT NULL, \
-                 UNIQUE (series, value));
+            "{SERIES_AND_ORIGIN_SQL}
+             {LABEL_TABLE_SQL}
              CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, origin, {columns});
              {view}
              PRAGMA user_version = {SCHEMA_VERSION};",
@@ -304,10 +308,7 @@ impl SqliteStore {
     fn schema_v2_sql(&self) -> String {
         let names: Vec<String> = self.value_columns();
         format!(
-            "CREATE TABLE series (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, kind TEXT NOT NULL, \
-                 key TEXT NOT NULL, UNIQUE (tenant, kind, key));
-             CREATE TABLE origin (id INTEGER PRIMARY KEY, source TEXT NOT NULL, \
-                 imported_at TEXT NOT NULL, UNIQUE (source, imported_at));
+            "{SERIES_AND_ORIGIN_SQL}
              CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, origin, {columns});
              CREATE VIEW {TABLE}_text AS SELECT s.tenant, s.kind, s.key, \
                  date({day} * 86400, 'unixepoch') AS day, {d_columns}, o.source, o.imported_at \
@@ -373,8 +374,7 @@ impl SqliteStore {
         format!(
             "DROP VIEW {TABLE}_text;
              ALTER TABLE {TABLE} RENAME TO {TABLE}_v2;
-             CREATE TABLE {LABEL} (id INTEGER PRIMARY KEY, series INTEGER NOT NULL, value TEXT NOT NULL, \
-                 UNIQUE (series, value));
+             {LABEL_TABLE_SQL}
              CREATE TABLE {TABLE} (id INTEGER PRIMARY KEY, origin, {columns});
              {labels}
              INSERT INTO {TABLE} (id, origin, {columns}) SELECT v.id, v.origin, {values} FROM {TABLE}_v2 v ORDER BY v.id;

@@ -168,6 +168,18 @@ async fn a_new_file_gets_16_kib_pages_and_an_existing_file_keeps_its_own() {
     assert_eq!(page_size(&old), 4_096);
 }
 
+/// Tenant, kind, key, day and URL of every row of the `daily_item_text` view, sorted.
+type ViewRow = (String, String, String, String, Option<String>);
+
+fn view_rows(db: &rusqlite::Connection) -> Vec<ViewRow> {
+    db.prepare("SELECT tenant, kind, key, day, pageinfo_url FROM daily_item_text ORDER BY 1, 2, 3, 4")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_version_2_file_is_migrated_and_reads_back_the_same() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,14 +196,7 @@ async fn a_version_2_file_is_migrated_and_reads_back_the_same() {
     let before = {
         let db = rusqlite::Connection::open(&path).unwrap();
         assert!(text_rows(&db) > 0, "version 2 keeps the URL text in every row");
-        let view: Vec<(String, String, String, String, Option<String>)> = db
-            .prepare("SELECT tenant, kind, key, day, pageinfo_url FROM daily_item_text ORDER BY 1, 2, 3, 4")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        view
+        view_rows(&db)
     };
     let store = SqliteStore::open(&path).unwrap();
     answers_as_before(&store, "v2", &["acme", "other", "fresh"]).await;
@@ -199,14 +204,7 @@ async fn a_version_2_file_is_migrated_and_reads_back_the_same() {
     let db = rusqlite::Connection::open(&path).unwrap();
     assert_eq!(tables(&db), TABLES);
     assert_eq!(text_rows(&db), 0, "attributes are label ids now");
-    let after: Vec<(String, String, String, String, Option<String>)> = db
-        .prepare("SELECT tenant, kind, key, day, pageinfo_url FROM daily_item_text ORDER BY 1, 2, 3, 4")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    assert_eq!(after, before, "the view reads the same");
+    assert_eq!(view_rows(&db), before, "the view reads the same");
     // One label per distinct (line, URL).
     let (labels, distinct): (i64, i64) = db
         .query_row(

@@ -138,7 +138,7 @@ pub fn read_file<R: Read + Send>(
 
     // Records are read and split on a thread of their own while this one checks them.
     std::thread::scope(|scope| -> Result<(), Error> {
-        let mut records = PipelinedRecords::start(scope, records);
+        let mut records = PipelinedRecords::start(scope, records).map_err(Error::Read)?;
         loop {
             let Some(record) = records.next().map_err(io_error)? else {
                 break;

@@ -202,20 +202,23 @@ pub(crate) struct PipelinedRecords {
 }
 
 impl PipelinedRecords {
-    /// Starts reading `reader` on a thread of `scope`.
+    /// Starts reading `reader` on a thread of `scope` (named `reimport-records`); fails only if
+    /// the system cannot start a thread.
     pub(crate) fn start<'scope, 'env, R: BufRead + Send + 'scope>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
         reader: RecordReader<R>,
-    ) -> PipelinedRecords {
+    ) -> io::Result<PipelinedRecords> {
         let (batches_in, batches) = std::sync::mpsc::sync_channel(BATCHES_AHEAD);
         let (used, used_out) = std::sync::mpsc::sync_channel(BATCHES_AHEAD + 2);
-        scope.spawn(move || read_in_batches(reader, &batches_in, &used_out));
-        PipelinedRecords {
+        std::thread::Builder::new()
+            .name("reimport-records".to_string())
+            .spawn_scoped(scope, move || read_in_batches(reader, &batches_in, &used_out))?;
+        Ok(PipelinedRecords {
             batches,
             used,
             batch: Vec::new(),
             at: 0,
-        }
+        })
     }
 
     /// The next record; `None` at the end of the input.
@@ -463,7 +466,7 @@ mod tests {
     /// Every record read through [`PipelinedRecords`], with its line, then how reading ended.
     fn pipelined(input: impl BufRead + Send) -> (RecordsRead, io::Result<()>) {
         std::thread::scope(|scope| {
-            let mut records = PipelinedRecords::start(scope, RecordReader::new(input, b','));
+            let mut records = PipelinedRecords::start(scope, RecordReader::new(input, b',')).unwrap();
             let mut out = Vec::new();
             loop {
                 match records.next() {
@@ -539,7 +542,8 @@ mod tests {
         // The scope returns only once the reading thread has ended: on an endless input it must
         // notice that nobody checks its records any more.
         let taken = std::thread::scope(|scope| {
-            let mut records = PipelinedRecords::start(scope, RecordReader::new(io::BufReader::new(Endless(0)), b','));
+            let mut records =
+                PipelinedRecords::start(scope, RecordReader::new(io::BufReader::new(Endless(0)), b',')).unwrap();
             let mut taken = 0;
             while taken < 5 * BATCH_RECORDS {
                 assert!(records.next().unwrap().is_some());

@@ -13,7 +13,7 @@ use crate::import::{read_file, ReadOptions};
 use crate::kind::{Dimension, Kind, Metric};
 use crate::number::Quantity;
 use crate::profile::{ImportProfile, ProfileLimits};
-use crate::store::{DailyItem, DimensionValues, ImportOrigin, ItemQuery, MetricValues, Store, StoredItem, Tenant};
+use crate::store::{DailyItem, DimensionValues, ImportOrigin, ItemQuery, Store, StoredItem, Tenant};
 
 /// Runs every check, in order, panicking with the check's name on the first failure.
 pub async fn run_all(store: &dyn Store, prefix: &str) {
@@ -45,16 +45,12 @@ fn origin(prefix: &str, check: &str) -> ImportOrigin {
 fn item<'a>(kind: Kind, key: &'a str, d: u32, metrics: &[(Metric, Quantity)]) -> DailyItem<'a> {
     let mut dimensions = DimensionValues::default();
     dimensions.set(kind.key_dimension(), key);
-    let mut values = MetricValues::default();
-    for &(m, v) in metrics {
-        values.set(m, v);
-    }
     DailyItem {
         kind,
         key,
         day: day(d),
         dimensions,
-        metrics: values,
+        metrics: metrics.iter().copied().collect(),
     }
 }
 

@@ -95,6 +95,17 @@ impl MetricValues {
     }
 }
 
+/// Values set in order: a metric given twice keeps the last.
+impl FromIterator<(Metric, Quantity)> for MetricValues {
+    fn from_iter<I: IntoIterator<Item = (Metric, Quantity)>>(pairs: I) -> MetricValues {
+        let mut values = MetricValues::default();
+        for (metric, value) in pairs {
+            values.set(metric, value);
+        }
+        values
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DimensionValues<'a>([Option<&'a str>; Dimension::COUNT]);
 

@@ -228,7 +228,7 @@ pub fn stored_item(attributes: &HashMap<String, AttributeValue>) -> Result<Store
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use reimport_core::{DimensionValues, MetricValues, Tenant};
+    use reimport_core::{DimensionValues, Tenant};
 
     use super::*;
 
@@ -246,16 +246,12 @@ mod tests {
         if let Some(url) = url {
             dimensions.set(Dimension::PageInfoUrl, url);
         }
-        let mut values = MetricValues::default();
-        for &(m, v) in metrics {
-            values.set(m, v);
-        }
         DailyItem {
             kind: Kind::PageTree,
             key,
             day: NaiveDate::from_ymd_opt(2023, 3, 1).unwrap(),
             dimensions,
-            metrics: values,
+            metrics: metrics.iter().copied().collect(),
         }
     }
 

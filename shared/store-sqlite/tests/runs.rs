@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use reimport_core::{
-    DailyItem, Dimension, DimensionValues, ImportOrigin, ItemQuery, Kind, Metric, MetricValues, Quantity, Store, Tenant,
+    DailyItem, Dimension, DimensionValues, ImportOrigin, ItemQuery, Kind, Metric, Quantity, Store, Tenant,
 };
 use reimport_store_sqlite::SqliteStore;
 
@@ -20,16 +20,12 @@ fn item<'a>(key: &'a str, url: &'a str, d: u32, metrics: &[(Metric, Quantity)]) 
     let mut dimensions = DimensionValues::default();
     dimensions.set(Kind::PageTree.key_dimension(), key);
     dimensions.set(Dimension::PageInfoUrl, url);
-    let mut values = MetricValues::default();
-    for &(m, v) in metrics {
-        values.set(m, v);
-    }
     DailyItem {
         kind: Kind::PageTree,
         key,
         day: day(d),
         dimensions,
-        metrics: values,
+        metrics: metrics.iter().copied().collect(),
     }
 }
 

@@ -46,15 +46,14 @@ use rusqlite::{
 };
 
 const TABLE: &str = "daily_item";
-/// Each distinct attribute text of a series, once: daily rows hold its id.
-const LABEL: &str = "label";
 const SCHEMA_VERSION: i64 = 3;
 /// The tables of line identities and of imports (schema versions 2 and 3).
 const SERIES_AND_ORIGIN_SQL: &str = "CREATE TABLE series (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, \
      kind TEXT NOT NULL, key TEXT NOT NULL, UNIQUE (tenant, kind, key));
      CREATE TABLE origin (id INTEGER PRIMARY KEY, source TEXT NOT NULL, imported_at TEXT NOT NULL, \
      UNIQUE (source, imported_at));";
-/// The labels table (schema version 3).
+/// The labels table (schema version 3): each distinct attribute text of a series, once; daily
+/// rows hold its id.
 const LABEL_TABLE_SQL: &str = "CREATE TABLE label (id INTEGER PRIMARY KEY, series INTEGER NOT NULL, \
      value TEXT NOT NULL, UNIQUE (series, value));";
 /// The page size of a new store file, in bytes.
@@ -289,17 +288,17 @@ impl SqliteStore {
             day = day_sql("d.id"),
             attributes = attributes.join(", "),
             metrics = metrics.join(", "),
-            joins = self.label_joins("d"),
+            joins = self.label_joins(),
         )
     }
 
-    /// `LEFT JOIN`s giving each attribute column of `daily_item` (alias `d`) its text as
+    /// `LEFT JOIN`s giving each attribute column of `daily_item` (aliased `d`) its text as
     /// `l<i>.value`.
-    fn label_joins(&self, d: &str) -> String {
+    fn label_joins(&self) -> String {
         self.attributes
             .iter()
             .enumerate()
-            .map(|(i, a)| format!(" LEFT JOIN {LABEL} l{i} ON l{i}.id = {d}.{a}"))
+            .map(|(i, a)| format!(" LEFT JOIN label l{i} ON l{i}.id = d.{a}"))
             .collect()
     }
 
@@ -355,7 +354,7 @@ impl SqliteStore {
             .iter()
             .map(|a| {
                 format!(
-                    "INSERT OR IGNORE INTO {LABEL} (series, value) \
+                    "INSERT OR IGNORE INTO label (series, value) \
                      SELECT id >> {DAY_BITS}, {a} FROM {TABLE}_v2 WHERE {a} IS NOT NULL ORDER BY id;"
                 )
             })
@@ -365,7 +364,7 @@ impl SqliteStore {
             .enumerate()
             .map(|(i, c)| {
                 if i < self.attributes.len() {
-                    format!("(SELECT l.id FROM {LABEL} l WHERE l.series = v.id >> {DAY_BITS} AND l.value = v.{c})")
+                    format!("(SELECT l.id FROM label l WHERE l.series = v.id >> {DAY_BITS} AND l.value = v.{c})")
                 } else {
                     format!("v.{c}")
                 }
@@ -516,7 +515,7 @@ impl SqliteStore {
              ON d.id BETWEEN (s.id << {DAY_BITS}) + ?3 AND (s.id << {DAY_BITS}) + ?4{} \
              WHERE s.tenant = ?1 AND s.kind = ?2",
             columns.join(", "),
-            self.label_joins("d"),
+            self.label_joins(),
         );
         let mut params: Vec<Value> = vec![
             Value::Text(query.tenant.as_str().into()),

@@ -235,9 +235,6 @@ impl PipelinedRecords {
                 // The reading thread ended after its last batch.
                 Err(_) => return Ok(None),
             }
-            if self.batch.is_empty() {
-                return Ok(None);
-            }
         }
         self.at += 1;
         Ok(self.batch.get(self.at - 1))
@@ -255,28 +252,23 @@ fn read_in_batches<R: BufRead>(
         let mut batch = used.try_recv().unwrap_or_default();
         batch.resize_with(BATCH_RECORDS, Record::default);
         let mut filled = 0;
-        let mut end = None;
+        // What the last read said: `Ok(true)` while the batch filled up with records to spare.
+        let mut last = Ok(true);
         while filled < BATCH_RECORDS {
-            match reader.read(&mut batch[filled]) {
-                Ok(true) => filled += 1,
-                Ok(false) => {
-                    end = Some(None);
-                    break;
-                }
-                Err(e) => {
-                    end = Some(Some(e));
-                    break;
-                }
+            last = reader.read(&mut batch[filled]);
+            if !matches!(last, Ok(true)) {
+                break;
             }
+            filled += 1;
         }
         batch.truncate(filled);
         if filled > 0 && batches.send(Ok(batch)).is_err() {
             return;
         }
-        match end {
-            None => {}
-            Some(None) => return,
-            Some(Some(e)) => {
+        match last {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
                 let _ = batches.send(Err(e));
                 return;
             }

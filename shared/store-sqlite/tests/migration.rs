@@ -23,11 +23,16 @@ fn v1_copy(dir: &Path) -> std::path::PathBuf {
     fixture_copy(dir, "v1.db")
 }
 
-fn user_version(path: &Path) -> i64 {
+/// The value of `PRAGMA name` in the file at `path`.
+fn pragma<T: rusqlite::types::FromSql>(path: &Path, name: &str) -> T {
     rusqlite::Connection::open(path)
         .unwrap()
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
         .unwrap()
+}
+
+fn user_version(path: &Path) -> i64 {
+    pragma(path, "user_version")
 }
 
 /// Every query of `tenants` x both kinds answers what `<version>-q-<tenant>-<kind>.json` holds.
@@ -114,7 +119,7 @@ async fn a_failed_migration_leaves_the_version_1_file_untouched() {
     }
     assert!(SqliteStore::open(&path).is_err());
     let db = rusqlite::Connection::open(&path).unwrap();
-    let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let v = user_version(&path);
     let rows: i64 = db
         .query_row("SELECT count(*) FROM daily_item", [], |r| r.get(0))
         .unwrap();
@@ -142,10 +147,7 @@ async fn a_newer_schema_is_refused() {
 }
 
 fn page_size(path: &Path) -> i64 {
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .unwrap()
+    pragma(path, "page_size")
 }
 
 #[tokio::test]
@@ -154,11 +156,7 @@ async fn a_new_file_gets_16_kib_pages_and_an_existing_file_keeps_its_own() {
     let new = dir.path().join("new.db");
     drop(SqliteStore::open(&new).unwrap());
     assert_eq!(page_size(&new), 16_384);
-    let mode: String = rusqlite::Connection::open(&new)
-        .unwrap()
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
+    assert_eq!(pragma::<String>(&new, "journal_mode"), "wal");
 
     let old = v1_copy(dir.path());
     assert_eq!(page_size(&old), 4_096, "the fixture was written with 4 KiB pages");
